@@ -1,0 +1,50 @@
+"""LoRA adapters made by fine-tune jobs, registered in the zoo as "base + adapter" entries.
+
+An adapter folder under ``<data home>/adapters/<name>/`` holds peft's files plus ``momentscope.json``
+(id, base model id, kind, description). Writing that file last is what registers the adapter.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from model_zoo.paths import data_dir
+
+REGISTRATION_FILE = "momentscope.json"
+
+
+def adapters_root() -> Path:
+    return data_dir("adapters")
+
+
+def register_adapter(folder: Path, *, adapter_id: str, base: str, kind: str, description: str) -> None:
+    """Marks a finished adapter folder as loadable (atomic: a half-written folder is never listed)."""
+    meta = {"id": adapter_id, "base": base, "kind": kind, "description": description}
+    tmp = folder / (REGISTRATION_FILE + ".tmp")
+    tmp.write_text(json.dumps(meta, indent=2))
+    tmp.replace(folder / REGISTRATION_FILE)
+
+
+def registered_adapters():
+    """Catalog entries for every registered adapter, newest first."""
+    from model_zoo.catalog import ModelEntry
+
+    entries = []
+    folders = sorted(adapters_root().glob(f"*/{REGISTRATION_FILE}"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for meta_file in folders:
+        try:
+            meta = json.loads(meta_file.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        entries.append(
+            ModelEntry(
+                id=meta["id"],
+                kind=meta.get("kind", "causal-lm"),
+                source="adapter",
+                base=meta["base"],
+                path=str(meta_file.parent),
+                description=meta.get("description", f"{meta['base']} + LoRA adapter"),
+            )
+        )
+    return entries

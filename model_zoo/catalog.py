@@ -1,0 +1,99 @@
+"""The model catalog: named entries from ``catalog.toml`` plus any hub id or local folder a user types."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from model_zoo.errors import ModelLoadError
+
+CATALOG_FILE = Path(__file__).with_name("catalog.toml")
+KINDS = ("causal-lm", "encoder")
+SOURCES = ("wheel-gguf", "wheel-hf", "hub", "local", "adapter")
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One loadable model. ``source`` picks the loader; the other fields are that loader's arguments."""
+
+    id: str
+    kind: str
+    source: str
+    description: str = ""
+    repo: str = ""
+    package: str = ""
+    file: str = ""
+    subfolder: str = ""
+    path: str = ""
+    base: str = ""
+    default: bool = False
+    extra: dict = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def needs_download(self) -> bool:
+        return self.source == "hub"
+
+    @property
+    def label(self) -> str:
+        """A short line for pickers: id plus a marker for models that need the network."""
+        return f"{self.id}  (download)" if self.needs_download else self.id
+
+
+def _entry_from_dict(raw: dict) -> ModelEntry:
+    known = {f for f in ModelEntry.__dataclass_fields__ if f != "extra"}
+    missing = [k for k in ("id", "kind", "source") if not raw.get(k)]
+    if missing:
+        raise ValueError(f"catalog entry {raw!r} lacks {', '.join(missing)}")
+    if raw["kind"] not in KINDS:
+        raise ValueError(f"catalog entry {raw['id']!r}: kind {raw['kind']!r} is not one of {KINDS}")
+    if raw["source"] not in SOURCES:
+        raise ValueError(f"catalog entry {raw['id']!r}: source {raw['source']!r} is not one of {SOURCES}")
+    return ModelEntry(
+        **{k: v for k, v in raw.items() if k in known},
+        extra={k: v for k, v in raw.items() if k not in known},
+    )
+
+
+def load_catalog(path: Path = CATALOG_FILE) -> list[ModelEntry]:
+    """The catalog's entries in file order, then any adapters registered by fine-tune jobs."""
+    with open(path, "rb") as fh:
+        entries = [_entry_from_dict(raw) for raw in tomllib.load(fh).get("model", [])]
+    ids = [e.id for e in entries]
+    dupes = sorted({i for i in ids if ids.count(i) > 1})
+    if dupes:
+        raise ValueError(f"{path}: model ids listed twice: {', '.join(dupes)}")
+    from model_zoo.adapters import registered_adapters
+
+    return entries + [a for a in registered_adapters() if a.id not in ids]
+
+
+def default_entry(entries: list[ModelEntry] | None = None) -> ModelEntry:
+    entries = entries if entries is not None else load_catalog()
+    return next((e for e in entries if e.default), entries[0])
+
+
+def resolve(model_id: str, entries: list[ModelEntry] | None = None) -> ModelEntry:
+    """The entry for a catalog id, a hub repo id named in the catalog, a local folder, or any other hub id.
+
+    A typed id is never guessed into an encoder: unknown ids are taken as causal LMs, and the loader says so
+    clearly if the checkpoint turns out to be something else.
+    """
+    model_id = (model_id or "").strip()
+    if not model_id:
+        raise ModelLoadError("No model id given: pick a model from the list or type a hub id or a folder.")
+    entries = entries if entries is not None else load_catalog()
+    for entry in entries:
+        if model_id in (entry.id, entry.repo):
+            return entry
+    path = Path(model_id).expanduser()
+    if path.exists():
+        if not path.is_dir() or not (path / "config.json").exists():
+            raise ModelLoadError(
+                f"'{model_id}' is a local path but not a model folder (a folder with config.json, "
+                "as written by save_pretrained)."
+            )
+        return ModelEntry(id=str(path), kind="causal-lm", source="local", path=str(path), description="local folder")
+    if model_id.startswith(("/", "./", "~")) or model_id.count("/") > 1:
+        raise ModelLoadError(f"'{model_id}' is neither a model in the catalog, an existing folder, nor a hub id.")
+    return ModelEntry(id=model_id, kind="causal-lm", source="hub", repo=model_id, description="hub model")

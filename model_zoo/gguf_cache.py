@@ -1,0 +1,60 @@
+"""One-time conversion of a GGUF checkpoint to a safetensors folder, so later loads take well under a second.
+
+transformers de-quantises GGUF weights on every load (~20 s for SmolLM2-135M here). We do it once, save the
+float weights with ``save_pretrained`` into ``<data home>/converted/<id>-<version>/`` and load from there.
+The conversion writes into a temporary folder and renames it into place, under a file lock, so two
+processes (or two app sessions) never see a half-written folder.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from model_zoo.paths import data_dir
+
+DONE_MARKER = "conversion-complete"
+
+
+def converted_folder(model_id: str, version: str, gguf_path: Path, progress: Callable[[float, str], None]) -> Path:
+    """The safetensors folder for a GGUF file, converting it first if no finished conversion exists."""
+    root = data_dir("converted")
+    target = root / f"{model_id}-{version}"
+    if (target / DONE_MARKER).exists():
+        return target
+    with open(root / f".{model_id}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (target / DONE_MARKER).exists():  # another process finished while we waited
+            return target
+        progress(0.05, "First use: converting the GGUF weights to safetensors (about 20 s, once)...")
+        tmp = Path(tempfile.mkdtemp(prefix=f".{model_id}-", dir=root))
+        try:
+            convert_gguf(gguf_path, tmp)
+            (tmp / DONE_MARKER).write_text(str(gguf_path))
+            progress(0.85, "Conversion done; loading the converted weights...")
+            if target.exists():
+                shutil.rmtree(target)
+            tmp.rename(target)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def convert_gguf(gguf_path: Path, out: Path) -> None:
+    """De-quantises a GGUF checkpoint with transformers and saves it (model and tokenizer) to ``out``."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder, name = gguf_path.parent, gguf_path.name
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
+    # save_pretrained refuses quantised models; the weights are already plain float32 tensors here.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)

