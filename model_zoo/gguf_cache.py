@@ -9,6 +9,7 @@ processes (or two app sessions) never see a half-written folder.
 from __future__ import annotations
 
 import fcntl
+import importlib.metadata
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -21,10 +22,21 @@ from model_zoo.paths import data_dir
 DONE_MARKER = "conversion-complete"
 
 
-def converted_folder(model_id: str, version: str, gguf_path: Path, progress: Callable[[float, str], None]) -> Path:
-    """The safetensors folder for a GGUF file, converting it first if no finished conversion exists."""
-    root = data_dir("converted")
-    target = root / f"{model_id}-{version}"
+def conversion_target(model_id: str, package: str) -> Path:
+    """Where the converted copy of a wheel's GGUF file lives; keyed by the wheel's version."""
+    version = importlib.metadata.version(package.replace("_", "-"))
+    return data_dir("converted") / f"{model_id}-{version}"
+
+
+def needs_conversion(entry) -> bool:
+    """Whether loading this catalog entry will first run the (slow, one-time) GGUF conversion."""
+    return entry.source == "wheel-gguf" and not (conversion_target(entry.id, entry.package) / DONE_MARKER).exists()
+
+
+def converted_folder(target: Path, gguf_path: Path, progress: Callable[[float, str], None]) -> Path:
+    """The safetensors folder ``target`` for a GGUF file, converting it first if no finished conversion exists."""
+    root = target.parent
+    model_id = target.name
     if (target / DONE_MARKER).exists():
         return target
     with open(root / f".{model_id}.lock", "w") as lock:

@@ -6,7 +6,6 @@ weights only and never ``trust_remote_code``. Models are returned in eval mode o
 
 from __future__ import annotations
 
-import importlib.metadata
 import importlib.util
 import os
 import socket
@@ -22,7 +21,7 @@ import torch
 from model_zoo.catalog import ModelEntry, resolve
 from model_zoo.device import pick_device, pick_dtype
 from model_zoo.errors import ModelLoadError
-from model_zoo.gguf_cache import converted_folder
+from model_zoo.gguf_cache import conversion_target, converted_folder
 
 Progress = Callable[[float, str], None]
 
@@ -107,8 +106,7 @@ def _load_wheel_gguf(entry: ModelEntry, dtype, num_labels, progress: Progress):
     gguf_path = folder / entry.file
     if not gguf_path.exists():
         raise ModelLoadError(f"The package '{entry.package}' has no file '{entry.file}'. Reinstall it.")
-    version = importlib.metadata.version(entry.package.replace("_", "-"))
-    cache = converted_folder(entry.id, version, gguf_path, progress)
+    cache = converted_folder(conversion_target(entry.id, entry.package), gguf_path, progress)
     return _from_folder(cache, entry, dtype, num_labels)
 
 

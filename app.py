@@ -1,0 +1,32 @@
+"""Momentscope: watch a language model think, one decoding moment at a time.
+
+Entry point: page config, navigation over the pages that exist, and the shared sidebar.
+Run with `make run` (or `streamlit run app.py`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+HERE = Path(__file__).parent
+
+# (file, title, icon); only pages whose file exists are shown, the first is the default.
+PAGES = [
+    ("pages/trace.py", "Trace", ":material/timeline:"),
+    ("pages/compare.py", "Compare", ":material/compare_arrows:"),
+    ("pages/finetune.py", "Fine-tune", ":material/model_training:"),
+    ("pages/models.py", "Models", ":material/deployed_code:"),
+]
+
+st.set_page_config(page_title="Momentscope", page_icon=":material/timeline:", layout="wide")
+
+pages = [
+    st.Page(path, title=title, icon=icon, default=index == 0)
+    for index, (path, title, icon) in enumerate(p for p in PAGES if (HERE / p[0]).exists())
+]
+with st.sidebar:
+    st.title("Momentscope", anchor=False)
+    st.caption("Watch a language model think, one decoding moment at a time.")
+st.navigation(pages).run()
