@@ -20,7 +20,8 @@ PAGES = [
     ("pages/models.py", "Models", ":material/deployed_code:"),
 ]
 
-st.set_page_config(page_title="Momentscope", page_icon=":material/timeline:", layout="wide")
+# A local icon file: a material-icon favicon would be fetched from a font CDN.
+st.set_page_config(page_title="Momentscope", page_icon=str(HERE / "assets" / "icon.png"), layout="wide")
 
 pages = [
     st.Page(path, title=title, icon=icon, default=index == 0)

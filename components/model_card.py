@@ -24,7 +24,7 @@ def catalog_table(entries: list[ModelEntry]) -> None:
         }
         for e in entries
     ]
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    st.table(pd.DataFrame(rows).set_index("id"))
 
 
 def model_facts(loaded: LoadedModel) -> None:

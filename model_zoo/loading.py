@@ -90,8 +90,28 @@ def _auto_class(kind: str, num_labels: int | None):
     return transformers.AutoModel
 
 
+GENERATIVE_HEADS = ("CausalLM", "LMHeadModel", "ForConditionalGeneration")
+
+
+def _check_is_causal_lm(folder: str | Path, entry: ModelEntry, hub_kwargs: dict) -> None:
+    """Refuses encoders asked for as causal LMs: transformers would bolt an untrained LM head onto them."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(folder, trust_remote_code=False, **hub_kwargs)
+    architectures = getattr(config, "architectures", None) or []
+    if architectures and not any(head in arch for arch in architectures for head in GENERATIVE_HEADS):
+        raise ModelLoadError(
+            f"'{entry.repo or entry.path or entry.id}' is not a causal language model (its checkpoint is "
+            f"{', '.join(architectures)}), so it cannot generate text. Pick a decoder model such as "
+            "'smollm2-135m-instruct', or use it as an encoder."
+        )
+
+
 def _from_folder(folder: str | Path, entry: ModelEntry, dtype: torch.dtype, num_labels: int | None, **hub_kwargs):
     from transformers import AutoTokenizer
+
+    if entry.kind == "causal-lm":
+        _check_is_causal_lm(folder, entry, hub_kwargs)
 
     kwargs = _model_kwargs(dtype) | hub_kwargs
     if num_labels:

@@ -1,0 +1,37 @@
+# Two commands: `make run` starts the app, `make test` runs every test. Both set up .venv first (once).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test setup browser lint format bench clean-data
+
+run: setup
+	$(BIN)/streamlit run app.py --server.address 127.0.0.1 --server.port 8501
+
+test: setup browser
+	$(BIN)/python -m pytest tests
+
+setup: $(STAMP)
+
+# Re-installs only when a requirements file changes.
+$(STAMP): requirements.txt requirements-models.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (found " + sys.version.split()[0] + "); set PYTHON=python3.11")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-models.txt
+	@touch $(STAMP)
+
+browser:
+	@bash scripts/ensure_browser.sh
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: setup
+	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script --json || exit 1; done
