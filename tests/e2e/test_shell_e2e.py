@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 
 from tests.e2e.conftest import wait_for_app_idle
 
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
@@ -23,6 +25,7 @@ def test_models_page_shows_offline_default_and_stays_on_loopback(app_url, page, 
     metrics = page.get_by_test_id("stMetric").all_inner_texts()
     assert any("Layers" in m and "30" in m for m in metrics), metrics  # SmolLM2-135M has 30 layers
     page.screenshot(path=str(artifacts_dir / "models-page.png"), full_page=True)
+    page.screenshot(path=str(SCREENSHOTS / "models-page.png"))  # the picture in README
 
     hosts = {urlparse(url).hostname for url in page.requested_urls if url.startswith(("http:", "https:", "ws"))}
     outside = [url for url in page.requested_urls if urlparse(url).hostname not in (None, "127.0.0.1")]
