@@ -38,8 +38,10 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def app_url(tmp_path_factory):
-    """Base URL of a running app; the server's log is printed if it fails to start."""
+def app_url(tmp_path_factory, smollm):
+    """Base URL of a running app; the server's log is printed if it fails to start.
+
+    Depends on ``smollm`` so the one-time GGUF conversion is done before the server's first page load."""
     port = _free_port()
     log_path = tmp_path_factory.mktemp("server") / "streamlit.log"
     env = os.environ | {"PYTHONUNBUFFERED": "1"}
@@ -104,7 +106,7 @@ def page(browser):
     tab = context.new_page()
     tab.requested_urls = []
     tab.on("request", lambda request: tab.requested_urls.append(request.url))
-    tab.set_default_timeout(60_000)
+    tab.set_default_timeout(120_000)  # CI machines are small and shared
     yield tab
     context.close()
 

@@ -1,0 +1,21 @@
+"""AppTest helpers: scripts by absolute path, and the offline model converted before any page loads it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _model_ready(smollm):
+    """The first load converts the GGUF file (~20 s); doing it here keeps page timeouts about the page."""
+    return smollm
+
+
+def app_test(script: str, timeout: float = 180) -> AppTest:
+    """An AppTest of a script given relative to the repo root (AppTest resolves relative paths oddly)."""
+    return AppTest.from_file(str(REPO / script), default_timeout=timeout)
