@@ -170,7 +170,7 @@ def trace_generation(
             moments.append(moment)
             if on_moment is not None:
                 on_moment(moment)
-            if token_id in stop_ids:
+            if settings.stop_at_eos and token_id in stop_ids:
                 stop_reason = "eos"
                 break
             inputs = torch.tensor([[token_id]], dtype=torch.long, device=device)

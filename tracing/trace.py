@@ -26,7 +26,11 @@ STOP_REASONS = ("eos", "max_new_tokens", "stopped")
 
 @dataclass
 class DecodingSettings:
-    """How a trace decodes. Greedy unless ``do_sample``; top_k = 0 and top_p = 1.0 mean "no filter"."""
+    """How a trace decodes. Greedy unless ``do_sample``; top_k = 0 and top_p = 1.0 mean "no filter".
+
+    ``record_top_k`` is how many of the most likely tokens each moment keeps; ``seed`` makes sampling
+    reproducible (None draws a fresh seed, which the trace records in ``info["seed_used"]``).
+    """
 
     max_new_tokens: int = 64
     do_sample: bool = False
@@ -36,6 +40,7 @@ class DecodingSettings:
     seed: int | None = None
     record_top_k: int = 20
     use_chat_template: bool = True
+    stop_at_eos: bool = True  # False generates exactly max_new_tokens (benchmarks, looking past the end)
 
     def validate(self) -> DecodingSettings:
         """Raises ValueError naming the first bad setting; returns self so calls can chain."""
@@ -134,6 +139,18 @@ class Trace:
     @property
     def total_seconds(self) -> float:
         return self.prefill_seconds + sum(m.seconds for m in self.moments)
+
+    @property
+    def attention_nbytes(self) -> int:
+        """Bytes held by the attention rows (the bulk of a trace: they grow with tokens x context)."""
+        return sum(m.attention.nbytes for m in self.moments if m.attention is not None)
+
+    @property
+    def array_nbytes(self) -> int:
+        """Bytes held by all per-moment arrays."""
+        return sum(
+            getattr(m, name).nbytes for m in self.moments for name in ARRAY_FIELDS if getattr(m, name) is not None
+        )
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Trace) and traces_equal(self, other)
