@@ -1,0 +1,117 @@
+"""Drawing what the model considered at one moment: the top-k bar chart and the logit lens heatmap."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+from tracing.logit_lens import LogitLens
+from tracing.trace import DecodingSettings, Moment
+
+CHOSEN_COLOUR = "#ff4b4b"
+ELIGIBLE_COLOUR = "#4c78a8"
+CUT_COLOUR = "#c9ccd1"
+
+
+def shown(text: str) -> str:
+    """A token for an axis label: spaces drawn as ``·`` so leading spaces are visible."""
+    return text.replace(" ", "·") or "∅"
+
+
+def top_k_figure(moment: Moment, count: int = 12) -> go.Figure:
+    """Horizontal bars of the ``count`` most likely tokens, most likely on top: the chosen token red,
+    tokens the sampling settings left eligible blue, tokens they cut off grey."""
+    count = min(count, len(moment.top_ids))
+    labels, colours, hover = [], [], []
+    for i in range(count):
+        chosen = int(moment.top_ids[i]) == moment.token_id
+        eligible = bool(moment.eligible_mask[i])
+        # Axis labels must be unique; a rank prefix keeps equal-looking tokens apart.
+        labels.append(f"{i + 1}. {shown(moment.top_tokens[i])}")
+        colours.append(CHOSEN_COLOUR if chosen else ELIGIBLE_COLOUR if eligible else CUT_COLOUR)
+        hover.append("chosen" if chosen else "eligible" if eligible else "cut off by the sampling settings")
+    probs = [float(p) for p in moment.top_probs[:count]]
+    fig = go.Figure(
+        go.Bar(
+            x=probs,
+            y=labels,
+            orientation="h",
+            marker={"color": colours},
+            text=[f"{p:.1%}" if p >= 0.001 else f"{p:.1e}" for p in probs],
+            textposition="outside",
+            cliponaxis=False,
+            customdata=hover,
+            hovertemplate="%{y}: p = %{x:.4f}<br>%{customdata}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        height=max(200, 24 * count + 50),
+        margin={"l": 10, "r": 40, "t": 10, "b": 10},
+        xaxis={
+            "title": "probability",
+            "range": [0, min(1.0, max(probs, default=1.0) * 1.25 + 0.02)],
+            "fixedrange": True,
+        },
+        yaxis={"type": "category", "autorange": "reversed", "fixedrange": True, "tickfont": {"family": "monospace"}},
+        dragmode=False,
+        showlegend=False,
+    )
+    return fig
+
+
+def cut_off_note(moment: Moment, settings: DecodingSettings, vocab_size: int | None) -> str:
+    """One sentence on what the decoding settings left choosable at this moment."""
+    if not settings.do_sample:
+        return "Greedy decoding: only the most likely token could be chosen."
+    filters = []
+    if settings.temperature != 1.0:
+        filters.append(f"temperature {settings.temperature:g}")
+    if settings.top_k:
+        filters.append(f"top-k {settings.top_k}")
+    if settings.top_p < 1.0:
+        filters.append(f"top-p {settings.top_p:g}")
+    vocab = f" of {vocab_size:,}" if vocab_size else ""
+    how = ", ".join(filters) if filters else "no filters"
+    shown_cut = int((~np.asarray(moment.eligible_mask, dtype=bool)).sum())
+    return (
+        f"Sampling ({how}): {moment.eligible_count:,}{vocab} tokens were eligible; "
+        f"{shown_cut} of the {len(moment.top_ids)} shown were cut off (grey)."
+    )
+
+
+def logit_lens_figure(lens: LogitLens) -> go.Figure:
+    """Layers (embeddings at the bottom) x columns: first the chosen token's probability at that layer
+    (its rank in the cell), then the layer's top tokens; colour = probability, text = token."""
+    layers, k = lens.top_probs.shape
+    names = [name.replace("layer ", "L") for name in lens.layer_names]
+    columns = [f"chosen {shown(lens.token)}"] + [f"top {i + 1}" for i in range(k)]
+    z = np.concatenate([lens.chosen_probs[:, None], lens.top_probs], axis=1)
+    text = [
+        [f"#{int(lens.chosen_ranks[row])}"] + [shown(token)[:12] for token in lens.top_tokens[row]]
+        for row in range(layers)
+    ]
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=columns,
+            y=names,
+            text=text,
+            texttemplate="%{text}",
+            textfont={"size": 10, "family": "monospace"},
+            zmin=0.0,
+            zmax=1.0,
+            colorscale="Blues",
+            colorbar={"thickness": 10, "len": 0.9, "tickfont": {"size": 10}, "title": {"text": "p", "side": "top"}},
+            hovertemplate="%{y}, %{x}: <b>%{text}</b> p = %{z:.3f}<extra></extra>",
+            xgap=1,
+            ygap=1,
+        )
+    )
+    fig.update_layout(
+        height=max(260, 16 * layers + 70),
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
+        xaxis={"side": "top", "fixedrange": True, "tickfont": {"size": 10}},
+        yaxis={"fixedrange": True, "tickfont": {"size": 10}, "autorange": True},
+        dragmode=False,
+    )
+    return fig

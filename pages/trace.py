@@ -1,0 +1,274 @@
+"""Trace page: run a prompt, watch it grow, then explore it one moment at a time.
+
+The moment being looked at lives in one session key (``MOMENT``); the slider, the previous/next/play
+buttons, a click on a generated token and a click on the timeline all write that key, so they agree.
+"""
+
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+
+from components.timeline import timeline
+from components.token_strip import StripToken, clickable_strip, static_strip, unsure_colour
+from pages.shared import get_model, model_picker
+from pages.trace_panels import attention_panel, probabilities_panel, trace_model
+from pages.trace_run import TraceRun, start_run
+from pages.trace_views import CurrentTrace, trace_file_bytes, trace_from_bytes, trace_html
+from tracing.trace import DecodingSettings, Moment
+
+CURRENT = "trace_current"  # CurrentTrace
+RUN = "trace_run"  # TraceRun in progress
+MOMENT = "trace_moment"  # int: the one moment every control shows
+PLAYING = "trace_playing"
+LAST_STEP = "trace_last_step"
+PROMPT = "trace_prompt"
+PLAY_SECONDS = 0.8
+PROGRESS_SECONDS = 0.3
+STARTERS = {
+    "Arithmetic": "What is 47 + 38? Think step by step.",
+    "Capital": "What is the capital of Australia? Answer in one sentence.",
+    "Story": "Write the first two sentences of a story about a lighthouse keeper.",
+    "Code": "Write a Python function that reverses a string.",
+}
+
+
+def set_moment(index: int) -> None:
+    current: CurrentTrace | None = st.session_state.get(CURRENT)
+    last = len(current.trace.moments) - 1 if current else 0
+    st.session_state[MOMENT] = min(max(int(index), 0), max(last, 0))
+
+
+def step(delta: int) -> None:
+    set_moment(st.session_state.get(MOMENT, 0) + delta)
+
+
+def show(current: CurrentTrace) -> None:
+    st.session_state[CURRENT] = current
+    st.session_state[MOMENT] = 0
+    st.session_state[PLAYING] = False
+
+
+# ---- running ---------------------------------------------------------------------------------------------
+
+
+def settings_form() -> DecodingSettings:
+    cols = st.columns([1, 1.3])
+    max_new = cols[0].number_input("Max new tokens", 1, 512, value=48, step=8, key="trace_max_new")
+    mode = cols[1].segmented_control("Decoding", ["Greedy", "Sampling"], default="Greedy", key="trace_mode")
+    if mode != "Sampling":
+        return DecodingSettings(max_new_tokens=int(max_new))
+    cols = st.columns(4)
+    temperature = cols[0].number_input("Temperature", 0.05, 5.0, value=0.8, step=0.05, key="trace_temperature")
+    top_k = cols[1].number_input("Top-k", 0, 1000, value=50, help="0 turns it off", key="trace_top_k")
+    top_p = cols[2].number_input("Top-p", 0.01, 1.0, value=0.95, step=0.01, help="1 turns it off", key="trace_top_p")
+    seed = cols[3].number_input("Seed", 0, 2**31 - 1, value=0, key="trace_seed")
+    return DecodingSettings(
+        max_new_tokens=int(max_new),
+        do_sample=True,
+        temperature=float(temperature),
+        top_k=int(top_k),
+        top_p=float(top_p),
+        seed=int(seed),
+    )
+
+
+def use_starter() -> None:
+    choice = st.session_state.get("trace_starter")
+    if choice:
+        st.session_state[PROMPT] = STARTERS[choice]
+
+
+def run_controls(model_id: str | None) -> None:
+    st.session_state.setdefault(PROMPT, STARTERS["Arithmetic"])
+    left, right = st.columns([1.4, 1], gap="large")
+    with left:
+        st.pills("Starter prompts", list(STARTERS), key="trace_starter", on_change=use_starter)
+        prompt = st.text_area("Prompt", key=PROMPT, height=96)
+    with right:
+        settings = settings_form()
+        running = st.session_state.get(RUN) is not None
+        clicked = st.button("Run", type="primary", icon=":material/play_arrow:", disabled=not model_id or running)
+    if clicked and model_id:
+        loaded = get_model(model_id)
+        if loaded is not None:
+            try:
+                settings.validate()
+            except ValueError as exc:
+                st.error(str(exc))
+                return
+            st.session_state[RUN] = start_run(loaded, prompt, settings)
+
+
+def moment_box(moment: Moment, clickable: bool) -> StripToken:
+    special = moment.token.startswith("⟨") and moment.token.endswith("⟩")
+    return StripToken(
+        text=moment.token,
+        background=unsure_colour(moment.prob),
+        title=f"moment {moment.index}: p = {moment.prob:.3f}, rank {moment.rank}",
+        index=moment.index if clickable else None,
+        special=special,
+    )
+
+
+@st.fragment(run_every=PROGRESS_SECONDS)
+def run_progress() -> None:
+    """The generation as it grows, with Stop; when the run ends, its trace becomes the current one."""
+    run: TraceRun | None = st.session_state.get(RUN)
+    if run is None:
+        return
+    if run.done:
+        del st.session_state[RUN]
+        if run.error:
+            st.session_state["trace_error"] = run.error
+        else:
+            show(CurrentTrace(run.trace, run.key, f"run of {run.model_id}"))
+        st.rerun()
+    moments = list(run.moments)
+    cols = st.columns([4, 1])
+    cols[0].markdown(
+        f"**Generating** with `{run.model_id}`: {len(moments)} / {run.settings.max_new_tokens} tokens, "
+        f"{run.seconds:.1f} s"
+    )
+    cols[1].button("Stop", icon=":material/stop:", on_click=run.stop, key="trace_stop", width="stretch")
+    static_strip([moment_box(m, clickable=False) for m in moments] or [StripToken("…")])
+
+
+# ---- exploring ---------------------------------------------------------------------------------------------
+
+
+def toggle_play() -> None:
+    st.session_state[PLAYING] = not st.session_state.get(PLAYING, False)
+    current: CurrentTrace | None = st.session_state.get(CURRENT)
+    if st.session_state[PLAYING] and current and st.session_state.get(MOMENT, 0) >= len(current.trace.moments) - 1:
+        st.session_state[MOMENT] = 0  # play from the start when at the end
+
+
+@st.fragment(run_every=PLAY_SECONDS)
+def play_ticker(count: int) -> None:
+    """Steps one moment every PLAY_SECONDS (the time check skips the full-page reruns it causes itself)."""
+    now = time.monotonic()
+    if now - st.session_state.get(LAST_STEP, 0.0) < PLAY_SECONDS * 0.8:
+        return
+    st.session_state[LAST_STEP] = now
+    if st.session_state.get(MOMENT, 0) >= count - 1:
+        st.session_state[PLAYING] = False
+    else:
+        step(1)
+    st.rerun()
+
+
+def moment_navigator(count: int) -> int:
+    moment = st.session_state[MOMENT]
+    st.session_state["trace_slider"] = moment
+    cols = st.columns([0.5, 0.5, 8, 0.5, 0.9], vertical_alignment="bottom")
+    cols[0].button("", icon=":material/skip_previous:", key="trace_first", on_click=set_moment, args=(0,), help="First")
+    cols[1].button("", icon=":material/chevron_left:", key="trace_prev", on_click=step, args=(-1,), help="Previous")
+    cols[2].slider(
+        "Moment",
+        0,
+        max(count - 1, 1),
+        key="trace_slider",
+        on_change=lambda: set_moment(st.session_state["trace_slider"]),
+        disabled=count < 2,
+    )
+    cols[3].button("", icon=":material/chevron_right:", key="trace_next", on_click=step, args=(1,), help="Next")
+    playing = st.session_state.get(PLAYING, False)
+    cols[4].button(
+        "Pause" if playing else "Play",
+        icon=":material/pause:" if playing else ":material/play_arrow:",
+        key="trace_play",
+        on_click=toggle_play,
+        width="stretch",
+    )
+    return moment
+
+
+def explorer(current: CurrentTrace) -> None:
+    trace = current.trace
+    count = len(trace.moments)
+    if count == 0:
+        st.info("This trace has no moments (the run was stopped before the first token).")
+        return
+    set_moment(st.session_state.get(MOMENT, 0))
+    moment = moment_navigator(count)
+    if st.session_state.get(PLAYING):
+        play_ticker(count)
+    with st.expander(f"Prompt as the model read it ({trace.prompt_len} tokens)"):
+        prompt_ids = trace.prompt_ids
+        static_strip(
+            [StripToken(t, special=t.startswith("⟨") and t.endswith("⟩")) for t in trace.prompt_tokens]
+            if prompt_ids
+            else []
+        )
+    clickable_strip(
+        [moment_box(m, clickable=True) for m in trace.moments],
+        key="trace_tokens",
+        on_click=set_moment,
+        selected=moment,
+        legend="Click a token to look at its moment; red = the model was unsure (low probability).",
+    )
+    timeline(trace, moment, key="trace_timeline", on_pick=set_moment)
+    m = trace.moments[moment]
+    st.markdown(
+        f"#### Moment {moment} of {count - 1}: chose `{m.token.replace(' ', '·')}` "
+        f"with p = {m.prob:.3f} (rank {m.rank})"
+    )
+    panels = [("attention", attention_panel)] if m.attention is not None else []
+    panels += [("probabilities", probabilities_panel)]
+    columns = st.columns(len(panels), gap="medium", border=True)
+    for column, (_, panel) in zip(columns, panels, strict=True):
+        with column:
+            panel(current, moment, lambda: trace_model(current))
+
+
+def trace_files(current: CurrentTrace) -> None:
+    trace = current.trace
+    cols = st.columns([3, 1, 1.4])
+    cols[0].caption(
+        f"`{trace.adapter or trace.model_id}` · {len(trace.moments)} tokens · stopped by {trace.stop_reason} · "
+        f"{trace.total_seconds:.1f} s · {current.name}"
+    )
+    cols[1].download_button(
+        "Trace file",
+        data=lambda: trace_file_bytes(current.key, trace),
+        file_name="momentscope-trace.safetensors",
+        mime="application/octet-stream",
+        icon=":material/download:",
+        key="trace_download",
+        on_click="ignore",
+    )
+    cols[2].download_button(
+        "Offline HTML page",
+        data=lambda: trace_html(current.key, trace),
+        file_name="momentscope-trace.html",
+        mime="text/html",
+        icon=":material/download:",
+        key="trace_download_html",
+        on_click="ignore",
+    )
+
+
+def open_upload() -> None:
+    uploaded = st.session_state.get("trace_upload")
+    if uploaded is None:
+        return
+    try:
+        show(trace_from_bytes(uploaded.getvalue(), f"file {uploaded.name}"))
+    except ValueError as exc:
+        st.session_state["trace_error"] = str(exc)
+
+
+st.header("Trace", anchor=False)
+model_id = model_picker()
+run_controls(model_id)
+with st.expander("Open a saved trace"):
+    st.file_uploader("Trace file (.safetensors)", type=["safetensors"], key="trace_upload", on_change=open_upload)
+if error := st.session_state.pop("trace_error", None):
+    st.error(error, icon=":material/error:")
+if st.session_state.get(RUN) is not None:
+    run_progress()
+elif (current := st.session_state.get(CURRENT)) is not None:
+    trace_files(current)
+    explorer(current)

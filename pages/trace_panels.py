@@ -1,0 +1,119 @@
+"""The trace page's three panels for the chosen moment: attention, probabilities, attributions.
+
+Each panel is a function of (current trace, moment index); a panel is offered only when the trace holds
+its data. The panels' own pickers keep their keys across moments, so moving on keeps the same view.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import streamlit as st
+import streamlit.components.v1 as components_v1
+
+from components.attention import head_grid_figure, head_strip, top_attended
+from components.bertviz_view import DEFAULT_BUDGET, page_height
+from components.probabilities import cut_off_note, logit_lens_figure, top_k_figure
+from pages.shared import get_model
+from pages.trace_views import CurrentTrace, bertviz_for, lens_for
+from tracing.tokens import is_special
+from tracing.views import SUMMARIES, head_summary, prefix_tokens
+
+PLOT_CONFIG = {"displayModeBar": False}
+LENS_TOP_K = 4
+
+
+def trace_model(current: CurrentTrace):
+    """The model that made the trace (its adapter when it had one), loaded once per process; None if it
+    cannot be loaded here (an error is shown)."""
+    return get_model(current.trace.adapter or current.trace.model_id)
+
+
+def special_positions(current: CurrentTrace, moment: int, loaded) -> set[int]:
+    ids = current.trace.all_ids[: current.trace.prompt_len + moment]
+    if loaded is not None:
+        return {i for i, token_id in enumerate(ids) if is_special(loaded.tokenizer, token_id)}
+    tokens = prefix_tokens(current.trace, moment)
+    return {i for i, text in enumerate(tokens) if text.startswith("⟨") and text.endswith("⟩")}
+
+
+def attention_panel(current: CurrentTrace, moment: int, loaded_model: Callable) -> None:
+    trace = current.trace
+    row = trace.moments[moment].attention
+    layers, heads = row.shape[0], row.shape[1]
+    st.subheader("Attention", anchor=False)
+    summary_name = st.segmented_control(
+        "Grid shows",
+        list(SUMMARIES),
+        format_func={"generated": "on generated", "first": "on first token", "entropy": "entropy"}.get,
+        default="generated",
+        key="trace_att_summary",
+    )
+    summary = head_summary(row, trace.prompt_len, summary_name or "generated")
+    pick = st.columns(2)
+    layer = pick[0].number_input("Layer", 0, layers - 1, value=layers - 1, key="trace_att_layer")
+    head = pick[1].number_input("Head", 0, heads - 1, value=0, key="trace_att_head")
+    st.caption(f"Each cell: one head's {summary.label}.")
+    st.plotly_chart(head_grid_figure(summary, layer, head), config=PLOT_CONFIG, key="trace_att_grid")
+    tokens = prefix_tokens(trace, moment)
+    weights = row[layer, head].astype("float32")
+    top = ", ".join(f"`{text.replace(' ', '·')}` {w:.2f}" for text, w in top_attended(tokens, weights, 4))
+    st.markdown(f"**Layer {layer}, head {head}** looks most at {top}")
+    head_strip(tokens, weights, trace.prompt_len, special_positions(current, moment, None))
+    if st.toggle("bertviz views of the prefix", key="trace_att_bertviz", help="One forward pass over the prefix."):
+        bertviz_section(current, moment, loaded_model, layer)
+
+
+def bertviz_section(current: CurrentTrace, moment: int, loaded_model: Callable, layer: int) -> None:
+    trace = current.trace
+    layers = trace.num_layers
+    view = st.radio("View", ["head", "model"], horizontal=True, key="trace_att_bv_view", format_func=str.title)
+    chosen = st.multiselect(
+        "Layers",
+        list(range(layers)),
+        default=[layer],
+        key="trace_att_bv_layers",
+        help="Fewer layers keep the view light; long prefixes keep fewer layers to stay under 2 MB.",
+    )
+    loaded = loaded_model()
+    if loaded is None:
+        return
+    with st.spinner("Computing the attention squares…"):
+        page = bertviz_for(current.key, moment, view, tuple(sorted(chosen)), loaded, trace)
+    if page.nbytes > DEFAULT_BUDGET:
+        st.warning(
+            f"The prefix is too long for bertviz here ({page.nbytes / 1e6:.1f} MB for one layer); "
+            "use the heat strip above."
+        )
+        return
+    note = f"{page.nbytes / 1e6:.2f} MB, weights to {page.decimals} decimals"
+    if page.dropped_layers:
+        note += f"; layers {', '.join(map(str, page.dropped_layers))} left out to stay under 2 MB"
+    st.caption(note)
+    n = trace.prompt_len + moment
+    components_v1.html(page.html, height=page_height(view, n, len(page.layers)), scrolling=True)
+
+
+def probabilities_panel(current: CurrentTrace, moment: int, loaded_model: Callable) -> None:
+    trace = current.trace
+    m = trace.moments[moment]
+    st.subheader("Probabilities", anchor=False)
+    cols = st.columns(3)
+    cols[0].metric("p(chosen)", f"{m.prob:.1%}")
+    cols[1].metric("Rank", m.rank)
+    cols[2].metric("Entropy", f"{m.entropy:.2f} nats")
+    st.plotly_chart(top_k_figure(m), config=PLOT_CONFIG, key="trace_prob_topk")
+    st.caption(cut_off_note(m, trace.settings, trace.info.get("vocab_size")))
+    if st.toggle("Logit lens", key="trace_lens", help="What each layer would predict; one forward pass per moment."):
+        loaded = loaded_model()
+        if loaded is None:
+            return
+        with st.spinner("Running the logit lens…"):
+            lens = lens_for(current.key, moment, LENS_TOP_K, loaded, trace)
+        first = next((i for i, rank in enumerate(lens.chosen_ranks) if rank == 1), None)
+        st.caption(
+            f"The chosen token becomes the top guess at {lens.layer_names[first]}."
+            if first is not None
+            else "No layer had the chosen token on top."
+        )
+        st.plotly_chart(logit_lens_figure(lens), config=PLOT_CONFIG, key="trace_prob_lens")

@@ -1,0 +1,80 @@
+"""The trace page's caches: expensive views of one moment, computed on request and kept per process.
+
+Every cache is keyed by the trace's key (a fresh id per run, the file's hash per upload), the moment and
+the view's own settings; the model and the trace themselves are passed unhashed (leading underscore).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+
+import numpy as np
+import streamlit as st
+
+from components.bertviz_view import BertvizPage, bertviz_page
+from tracing.export_html import render_html
+from tracing.logit_lens import LogitLens, logit_lens
+from tracing.trace import Trace, load_trace
+from tracing.views import prefix_attention, prefix_tokens
+
+
+@dataclass(eq=False)
+class CurrentTrace:
+    """The trace a session is looking at and the key its cached views are filed under."""
+
+    trace: Trace
+    key: str
+    name: str  # a short label: where it came from
+
+
+def trace_to_bytes(trace: Trace) -> bytes:
+    fd, path = tempfile.mkstemp(suffix=".safetensors")
+    os.close(fd)
+    try:
+        trace.save(path)
+        with open(path, "rb") as handle:
+            return handle.read()
+    finally:
+        os.unlink(path)
+
+
+def trace_from_bytes(data: bytes, name: str) -> CurrentTrace:
+    """Loads an uploaded trace file; raises ValueError when it is not one."""
+    fd, path = tempfile.mkstemp(suffix=".safetensors")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        trace = load_trace(path)
+    finally:
+        os.unlink(path)
+    return CurrentTrace(trace, "file-" + hashlib.sha256(data).hexdigest()[:24], name)
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def trace_file_bytes(trace_key: str, _trace: Trace) -> bytes:
+    return trace_to_bytes(_trace)
+
+
+@st.cache_resource(max_entries=2, show_spinner=False)
+def attention_squares(trace_key: str, moment: int, _loaded, _trace: Trace) -> np.ndarray:
+    """``[layers, heads, n, n]`` over the moment's prefix: one forward pass, kept for the last two asked."""
+    return prefix_attention(_loaded, _trace, moment)
+
+
+@st.cache_data(max_entries=24, show_spinner=False)
+def bertviz_for(trace_key: str, moment: int, view: str, layers: tuple[int, ...], _loaded, _trace: Trace) -> BertvizPage:
+    squares = attention_squares(trace_key, moment, _loaded, _trace)
+    return bertviz_page(view, squares, prefix_tokens(_trace, moment), list(layers))
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def lens_for(trace_key: str, moment: int, top_k: int, _loaded, _trace: Trace) -> LogitLens:
+    return logit_lens(_loaded, _trace, moment, top_k)
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def trace_html(trace_key: str, _trace: Trace) -> str:
+    return render_html(_trace)
