@@ -76,7 +76,7 @@ padding:12px}.tok{cursor:pointer;border-radius:3px;padding:0 1px}.tok:hover{outl
 .tok.sel{outline:2px solid #d81b60}.prompt{color:#888}details{margin-bottom:8px}table{border-collapse:collapse;
 width:100%;font-size:12px}td,th{padding:2px 4px;text-align:left}.bar{background:#1e88e5;height:10px}
 .bar.off{background:#b0bec5}.gen{background:#fb8c00}.grid td{width:14px;height:14px;padding:0}
-h2{font-size:15px;margin:12px 0 4px}.muted{color:#777;font-size:12px}code{background:#eee;padding:0 3px}
+h2{font-size:15px;margin:12px 0 4px}.muted{color:#777;font-size:12px}code{background:#eee;padding:0 3px;white-space:pre}
 """
 
 SCRIPT = """
@@ -102,7 +102,7 @@ function select(i) {
   let h = `<h2>Moment ${current}: <code>${esc(m.token)}</code></h2>
     <div>p = ${m.prob.toFixed(4)} &middot; rank ${m.rank} &middot; entropy ${m.entropy.toFixed(3)} nats
     &middot; ${m.eligible} eligible</div><h2>Top ${m.top.length}</h2><table>`;
-  for (const [tok, p, ok] of m.top) h += `<tr><td><code>${esc(tok)}</code>${ok ? '' : ' <span class="muted">(filtered)</span>'}</td>
+  for (const [tok, p, ok] of m.top) h += `<tr><td><code>${esc(tok)}</code>${ok ? '' : ' <span class="muted">(not eligible)</span>'}</td>
     <td>${p.toFixed(4)}</td><td style="width:50%">${bar(p, ok ? '' : 'off')}</td></tr>`;
   h += '</table>';
   const a = m.attention;
