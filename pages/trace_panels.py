@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import streamlit as st
-import streamlit.components.v1 as components_v1
 
 from components.attention import head_grid_figure, head_strip, top_attended
 from components.bertviz_view import DEFAULT_BUDGET, page_height
@@ -91,7 +90,7 @@ def bertviz_section(current: CurrentTrace, moment: int, loaded_model: Callable, 
         note += f"; layers {', '.join(map(str, page.dropped_layers))} left out to stay under 2 MB"
     st.caption(note)
     n = trace.prompt_len + moment
-    components_v1.html(page.html, height=page_height(view, n, len(page.layers)), scrolling=True)
+    st.iframe(page.html, height=page_height(view, n, len(page.layers)))
 
 
 def probabilities_panel(current: CurrentTrace, moment: int, loaded_model: Callable) -> None:
