@@ -1,0 +1,49 @@
+"""Writing a finished adapter: peft's safetensors files plus the settings and metrics, into a temporary folder
+that is renamed into place, then registered in the model zoo as "base + adapter"."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from finetune.config import TrainConfig
+from model_zoo.adapters import adapters_root, register_adapter
+
+TRAINING_FILE = "training.json"
+
+
+def adapter_name(config: TrainConfig, job_id: int | None) -> str:
+    stem = re.sub(r"[^a-z0-9]+", "-", (config.name or Path(config.train_file).stem or "adapter").lower()).strip("-")
+    return f"{stem or 'adapter'}-job{job_id}" if job_id else f"{stem or 'adapter'}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def save_adapter(model, tokenizer, config: TrainConfig, result: dict, job_id: int | None) -> tuple[str, str]:
+    """Saves ``model``'s adapter atomically and registers it; returns (zoo id, folder)."""
+    root = adapters_root()
+    name = adapter_name(config, job_id)
+    final = root / name
+    adapter_id = f"{config.model}+{name}"
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root))
+    try:
+        model.save_pretrained(tmp, safe_serialization=True)
+        summary = {k: v for k, v in result.items() if k not in ("adapter_id", "adapter_path")}
+        (tmp / TRAINING_FILE).write_text(json.dumps({"settings": config.to_dict(), "result": summary}, indent=2))
+        if final.exists():
+            shutil.rmtree(final)
+        tmp.rename(final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    kind = "encoder" if config.task == "classification" else "causal-lm"
+    what = "classifier" if config.task == "classification" else "LoRA"
+    register_adapter(
+        final,
+        adapter_id=adapter_id,
+        base=config.model,
+        kind=kind,
+        description=f"{config.model} + {what} adapter '{name}' (fine-tuned on {Path(config.train_file).name})",
+    )
+    return adapter_id, str(final)

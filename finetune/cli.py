@@ -1,0 +1,156 @@
+"""Command line: ``python -m finetune validate FILE`` and ``python -m finetune train --config FILE``.
+
+``validate`` exits 0 and prints a summary when the file is usable, 2 with the list of problems otherwise.
+``train`` runs one job in this process (also under ``accelerate launch``), recording it in the job store:
+the job named in the config file, or a new one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import time
+import traceback
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def _validate(args) -> int:
+    from finetune.data import load_file
+    from finetune.mapping import ColumnMapping
+    from finetune.validation import check_data
+
+    tokenizer = max_context = None
+    if args.model:
+        from model_zoo import ModelLoadError, load_model
+
+        try:
+            loaded = load_model(args.model, device="cpu")
+        except ModelLoadError as exc:
+            print(f"cannot check token lengths: {exc}", file=sys.stderr)
+        else:
+            tokenizer, max_context = loaded.tokenizer, loaded.max_context
+    mapping = None
+    if args.style:
+        columns = dict(item.split("=", 1) for item in args.column or [])
+        mapping = ColumnMapping(args.style, columns)
+    report = check_data(
+        load_file(args.file),
+        mapping,
+        task=args.task,
+        tokenizer=tokenizer,
+        max_context=max_context,
+        max_length=args.max_length,
+    )
+    if report.ok:
+        print(report.summary())
+        return EXIT_OK
+    print(f"{len(report.problems)} problem(s):")
+    for problem in report.problems:
+        print(f"  {problem}")
+    return EXIT_BAD_INPUT
+
+
+def _train(args) -> int:
+    from finetune.config import TrainConfig
+    from finetune.jobs import JobStore, log_tail, process_alive
+    from finetune.launcher import device_key, record_process, wait_for_device
+    from finetune.train import StopRequested, train
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    log = logging.getLogger("finetune")
+    try:
+        config = TrainConfig.load(args.config)
+    except (OSError, ValueError, TypeError) as exc:
+        print(f"cannot read config {args.config}: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if problems := config.problems():
+        print("bad settings: " + "; ".join(problems), file=sys.stderr)
+        return EXIT_BAD_INPUT
+    rank = _rank()
+    store = JobStore(config.store or None)
+    device = device_key(config)
+    if config.job_id is None and rank == 0:
+        config.job_id = store.create_job(name=config.name or "cli", device=device, config=config.to_dict())
+    job_id = config.job_id
+    stopping = {"asked": False}
+
+    def on_term(signum, frame):
+        stopping["asked"] = True
+        signal.alarm(int(args.grace))  # forced end if the graceful path does not finish in time
+
+    signal.signal(signal.SIGTERM, on_term)
+    lock = None
+    if rank == 0:
+        job = store.get(job_id)
+        if job is None or not process_alive(job.pid, job.pid_started):  # started by hand, not by the launcher
+            record_process(store, job_id, _pid())
+        lock = wait_for_device(store, job_id, device)
+        if lock is None:
+            store.finish(job_id, "stopped", error="stopped while queued")
+            return EXIT_OK
+        store.update(job_id, status="running", started_at=time.time())
+    try:
+        result = train(config, store, job_id, stop_flag=lambda: stopping["asked"])
+    except StopRequested as exc:
+        log.info("%s", exc)
+        if rank == 0:
+            store.finish(job_id, "stopped", error=str(exc))
+        return EXIT_OK
+    except Exception as exc:  # any failure ends the job as failed with its reason and the log tail
+        log.error("training failed:\n%s", traceback.format_exc())
+        if rank == 0:
+            job = store.get(job_id)
+            tail = log_tail(job.log_path) if job and job.log_path else traceback.format_exc()
+            store.finish(job_id, "failed", error=f"{type(exc).__name__}: {exc}\n\nlast log lines:\n{tail}")
+        return EXIT_FAILED
+    finally:
+        if lock is not None:
+            lock.close()
+    if rank == 0:
+        store.finish(
+            job_id,
+            "succeeded",
+            result=result,
+            adapter_id=result.get("adapter_id"),
+            adapter_path=result.get("adapter_path"),
+        )
+        print(f"job {job_id} succeeded: adapter {result.get('adapter_id')}")
+    return EXIT_OK
+
+
+def _rank() -> int:
+    import os
+
+    return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0")))
+
+
+def _pid() -> int:
+    import os
+
+    return os.getpid()
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="python -m finetune", description="Momentscope fine-tuning")
+    sub = top.add_subparsers(dest="command", required=True)
+    val = sub.add_parser("validate", help="check a data file; exit 0 if usable, 2 listing problems")
+    val.add_argument("file")
+    val.add_argument("--task", choices=["causal-lm", "classification"])
+    val.add_argument("--model", default="", help="also check token lengths against this model's context")
+    val.add_argument("--max-length", type=int, default=512)
+    val.add_argument("--style", choices=["prompt-response", "messages", "text", "text-label"])
+    val.add_argument("--column", action="append", help="ROLE=COLUMN, e.g. prompt=question (with --style)")
+    val.set_defaults(run=_validate)
+    tr = sub.add_parser("train", help="run one training job (also under `accelerate launch`)")
+    tr.add_argument("--config", required=True, help="a TrainConfig JSON file")
+    tr.add_argument("--grace", type=float, default=15.0, help="seconds between SIGTERM and a forced end")
+    tr.set_defaults(run=_train)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return args.run(args)

@@ -1,0 +1,264 @@
+"""The training loop: LoRA on a zoo model with accelerate's Accelerator, reporting to the job store as it goes.
+
+Runs the same on one CPU process and under ``accelerate launch`` on several GPUs: only the main process
+writes to the store, evaluates, and saves the adapter. Training uses SDPA attention (the zoo loads eager
+attention, which the trace views need but training does not), length-grouped batches padded per batch, and
+logits only where the loss is taken.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+
+from finetune.adapter_output import save_adapter
+from finetune.batching import COLLATORS, LOSSES, length_grouped_batches
+from finetune.config import ALL_LINEAR, TrainConfig
+from finetune.data import load_file
+from finetune.encoding import encode_causal, encode_classification
+from finetune.evaluate import evaluate_heldout, generate, mean_loss, reference_of
+from finetune.jobs import JobStore
+from finetune.mapping import ColumnMapping, label_names
+from finetune.validation import check_data, split_examples
+
+log = logging.getLogger("finetune")
+VALIDATION_LOSS_LIMIT = 64  # validation examples scored at each evaluation
+
+
+class StopRequested(Exception):
+    """The user asked the job to stop; raised between steps so the job ends cleanly."""
+
+
+class DataError(ValueError):
+    """The data files are not usable; the message lists every problem."""
+
+
+@dataclass
+class PreparedData:
+    train: list[dict]
+    validation: list[dict]
+    test: list[dict]
+    labels: list[str] = field(default_factory=list)
+    test_source: str = "test"
+
+
+def _read(path: str, mapping: ColumnMapping | None, task: str, tokenizer, max_context, max_length, min_examples=1):
+    report = check_data(
+        load_file(path),
+        mapping,
+        task=task,
+        tokenizer=tokenizer,
+        max_context=max_context,
+        max_length=max_length,
+        min_examples=min_examples,
+    )
+    if not report.ok:
+        raise DataError("\n".join(str(p) for p in report.problems))
+    return report
+
+
+def prepare_data(config: TrainConfig, tokenizer, max_context: int | None) -> PreparedData:
+    """Reads, validates and splits the data files named by the config; raises DataError listing problems."""
+    mapping = ColumnMapping.from_dict(config.mapping) if config.mapping else None
+    report = _read(config.train_file, mapping, config.task, tokenizer, max_context, config.max_length, 8)
+    mapping = report.mapping
+    train, validation = report.examples, []
+    if config.validation_file:
+        validation = _read(
+            config.validation_file, mapping, config.task, tokenizer, max_context, config.max_length
+        ).examples
+    else:
+        train, validation = split_examples(train, config.validation_fraction, config.seed)
+    test, source = [], "test"
+    if config.test_file:
+        test = _read(config.test_file, mapping, config.task, tokenizer, max_context, config.max_length).examples
+    else:
+        test, source = validation, "validation"
+    labels = label_names(train + validation + test) if config.task == "classification" else []
+    return PreparedData(train, validation, test[: config.test_limit], labels, source)
+
+
+def lora_model(model, config: TrainConfig):
+    from peft import LoraConfig, TaskType, get_peft_model
+
+    targets = config.target_modules
+    if isinstance(targets, str) and targets != ALL_LINEAR:
+        targets = [t.strip() for t in targets.split(",") if t.strip()]
+    task_type = TaskType.SEQ_CLS if config.task == "classification" else TaskType.CAUSAL_LM
+    lora = LoraConfig(
+        r=config.lora_rank,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=targets,
+        task_type=task_type,
+    )
+    return get_peft_model(model, lora)
+
+
+def _encode(examples, tokenizer, config: TrainConfig, labels):
+    if config.task == "classification":
+        return [encode_classification(e, tokenizer, config.max_length, labels) for e in examples]
+    return [encode_causal(e, tokenizer, config.max_length) for e in examples]
+
+
+class Reporter:
+    """Writes progress to the job store from the main process; silent without a store or on other ranks."""
+
+    def __init__(self, store: JobStore | None, job_id: int | None, enabled: bool):
+        self.store, self.job_id = (store, job_id) if enabled and store is not None and job_id else (None, None)
+
+    def __call__(self, method: str, *args, **kwargs) -> None:
+        if self.store is not None:
+            getattr(self.store, method)(self.job_id, *args, **kwargs)
+
+    def stop_requested(self) -> bool:
+        return self.store is not None and self.store.stop_requested(self.job_id)
+
+
+def train(config: TrainConfig, store: JobStore | None = None, job_id: int | None = None, stop_flag=None) -> dict:
+    """Trains, evaluates base vs tuned on the held-out split, saves and registers the adapter. Returns the result."""
+    from model_zoo import load_model
+
+    accelerator = Accelerator(cpu=config.device == "cpu")
+    report = Reporter(store, job_id, accelerator.is_main_process)
+    set_seed(config.seed)
+    report("update", phase="loading model")
+    probe = load_model(config.model, device="cpu" if config.device == "cpu" else str(accelerator.device))
+    tokenizer = probe.tokenizer
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    data = prepare_data(config, tokenizer, probe.max_context)
+    if config.task == "classification":
+        del probe
+        loaded = load_model(config.model, device=str(accelerator.device), num_labels=len(data.labels))
+        loaded.model.config.id2label = dict(enumerate(data.labels))
+        loaded.model.config.label2id = {name: i for i, name in enumerate(data.labels)}
+    else:
+        loaded = probe
+    base = loaded.model
+    if hasattr(base, "set_attn_implementation"):
+        base.set_attn_implementation("sdpa")
+    model = lora_model(base, config)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    log.info(
+        "model %s, %d trainable LoRA parameters; %d train, %d validation, %d %s examples",
+        config.model,
+        trainable,
+        len(data.train),
+        len(data.validation),
+        len(data.test),
+        data.test_source,
+    )
+
+    encoded = _encode(data.train, tokenizer, config, data.labels)
+    total_steps = config.total_steps(len(encoded))
+    report("update", total_steps=total_steps)
+    evaluation_kwargs = dict(max_length=config.max_length, labels=data.labels, max_new_tokens=config.max_new_tokens)
+    result: dict = {"trainable_parameters": trainable, "train_examples": len(data.train), "heldout": data.test_source}
+    if accelerator.is_main_process and data.test:
+        report("update", phase="evaluating the base model")
+        result["base"] = evaluate_heldout(model, tokenizer, data.test, config.task, **evaluation_kwargs)
+        report("set_evaluation", "base", result["base"])
+        log.info("base model on %d held-out examples: %s", len(data.test), _brief(result["base"]))
+
+    optimizer = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad], lr=config.learning_rate, weight_decay=config.weight_decay
+    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _warmup_linear_decay(config.warmup_steps, total_steps))
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    loss_fn, collate = LOSSES[config.task], COLLATORS[config.task]
+    pad_id = tokenizer.pad_token_id
+    lengths = [len(ids) for ids, _ in encoded]
+
+    report("update", phase="training", train_started_at=time.time())
+    step, tokens, train_seconds, epoch = 0, 0, 0.0, 0
+    last_loss = math.nan
+    model.train()
+    while step < total_steps:
+        batches = length_grouped_batches(lengths, config.batch_size, seed=config.seed + epoch)
+        loader = accelerator.prepare_data_loader(
+            torch.utils.data.DataLoader(encoded, batch_sampler=batches, collate_fn=lambda b: collate(b, pad_id))
+        )
+        for batch in loader:
+            if (stop_flag is not None and stop_flag()) or report.stop_requested():
+                raise StopRequested(f"stopped at step {step} of {total_steps}")
+            started = time.perf_counter()
+            loss, _ = loss_fn(model, batch)
+            accelerator.backward(loss)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            train_seconds += time.perf_counter() - started
+            real_tokens = int(batch["attention_mask"].sum()) * accelerator.num_processes
+            tokens += real_tokens
+            last_loss = float(accelerator.reduce(loss.detach(), reduction="mean"))
+            report("add_metrics", step, {"loss": last_loss, "lr": scheduler.get_last_lr()[0], "tokens": real_tokens})
+            report("update", step=step, tokens=tokens, train_seconds=train_seconds)
+            if step % 10 == 0 or step == total_steps:
+                log.info("step %d/%d loss %.4f (%.1f tokens/s)", step, total_steps, last_loss, tokens / train_seconds)
+            if (
+                accelerator.is_main_process
+                and data.validation
+                and (step % config.eval_every == 0 or step == total_steps)
+            ):
+                _evaluate_during_training(accelerator.unwrap_model(model), tokenizer, data, config, step, report)
+            if step >= total_steps:
+                break
+        epoch += 1
+
+    result |= {
+        "steps": step,
+        "tokens": tokens,
+        "train_seconds": train_seconds,
+        "final_loss": last_loss,
+        "tokens_per_second": tokens / max(train_seconds, 1e-9),
+    }
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        tuned = accelerator.unwrap_model(model)
+        if data.test:
+            report("update", phase="evaluating the tuned model")
+            result["tuned"] = evaluate_heldout(tuned, tokenizer, data.test, config.task, **evaluation_kwargs)
+            report("set_evaluation", "tuned", result["tuned"])
+            log.info("tuned model on %d held-out examples: %s", len(data.test), _brief(result["tuned"]))
+        report("update", phase="saving the adapter")
+        result["adapter_id"], result["adapter_path"] = save_adapter(tuned, tokenizer, config, result, job_id)
+        log.info("adapter %s saved to %s", result["adapter_id"], result["adapter_path"])
+    return result
+
+
+def _brief(metrics: dict) -> str:
+    return ", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if isinstance(v, float))
+
+
+def _warmup_linear_decay(warmup: int, total: int):
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / (warmup + 1)
+        return max(0.05, (total - step) / max(1, total - warmup))
+
+    return factor
+
+
+def _evaluate_during_training(model, tokenizer, data: PreparedData, config: TrainConfig, step: int, report) -> None:
+    validation = data.validation[:VALIDATION_LOSS_LIMIT]
+    val_loss = mean_loss(model, tokenizer, validation, config.task, max_length=config.max_length, labels=data.labels)
+    report("add_metrics", step, {"val_loss": val_loss})
+    log.info("step %d validation loss %.4f", step, val_loss)
+    if config.task != "causal-lm" or not config.sample_count:
+        return
+    shown = [e for e in data.validation if "prompt" in e or "messages" in e][: config.sample_count]
+    if shown:
+        outputs = generate(model, tokenizer, shown, max_new_tokens=config.max_new_tokens)
+        samples = [
+            {"prompt": e.get("prompt") or e["messages"][-2]["content"], "output": o, "reference": reference_of(e)}
+            for e, o in zip(shown, outputs, strict=True)
+        ]
+        report("add_samples", step, samples)
