@@ -79,7 +79,8 @@ def _model_identity(loaded) -> tuple[str, str | None]:
 
 def _forward_kwargs(model) -> dict:
     """Keyword arguments that cut work the trace does not need (logits for prompt positions)."""
-    parameters = inspect.signature(model.forward).parameters
+    get_base = getattr(model, "get_base_model", None)  # a peft wrapper passes keywords on to its base
+    parameters = inspect.signature((get_base() if callable(get_base) else model).forward).parameters
     return {"logits_to_keep": 1} if "logits_to_keep" in parameters else {}
 
 
@@ -142,13 +143,12 @@ def trace_generation(
             probs = log_probs.exp()
             entropy = -(probs * log_probs.clamp_min(torch.finfo(log_probs.dtype).min)).sum()
             rank = (log_probs > chosen_log_prob).sum() + 1
-            eligible_mask = (
-                np.arange(top.indices.shape[0]) == 0 if choice.eligible is None else choice.eligible[top.indices]
-            )
-            # One device -> host transfer for the scalars of this step.
+            eligible_mask = top.indices == choice.token_id if choice.eligible is None else choice.eligible[top.indices]
+            # One device -> host transfer for the scalars of this step (float32: MPS has no float64; token ids
+            # and counts stay exact below 2**24).
             scalars = torch.stack(
-                [choice.token_id.double(), chosen_log_prob.double(), entropy.double(), rank.double()]
-                + ([torch.as_tensor(choice.eligible_count).double()] if choice.eligible is not None else [])
+                [choice.token_id.float(), chosen_log_prob, entropy, rank.float()]
+                + ([torch.as_tensor(choice.eligible_count).float()] if choice.eligible is not None else [])
             ).cpu()
             token_id = int(scalars[0])
             top_ids = top.indices.cpu().numpy().astype(np.int64)
@@ -163,7 +163,7 @@ def trace_generation(
                 top_probs=top.values.exp().cpu().numpy().astype(np.float32),
                 top_tokens=readable_tokens(tokenizer, top_ids),
                 eligible_count=1 if choice.eligible is None else int(scalars[4]),
-                eligible_mask=np.asarray(eligible_mask.cpu() if torch.is_tensor(eligible_mask) else eligible_mask),
+                eligible_mask=eligible_mask.cpu().numpy(),
                 attention=None if attention is None else attention.numpy(),
                 seconds=time.perf_counter() - started,
             )

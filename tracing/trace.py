@@ -111,7 +111,7 @@ class Trace:
     moments: list[Moment] = field(default_factory=list)
     stop_reason: str = "max_new_tokens"
     text: str = ""  # the generated text, decoded as a whole (so characters split across tokens join up)
-    prefill_seconds: float = 0.0
+    prefill_seconds: float = 0.0  # the prompt's forward pass, part of moment 0's seconds
     info: dict = field(default_factory=dict)  # free-form extras (device, dtype, library versions)
 
     @property
@@ -138,7 +138,8 @@ class Trace:
 
     @property
     def total_seconds(self) -> float:
-        return self.prefill_seconds + sum(m.seconds for m in self.moments)
+        """Wall time of the whole generation (moment 0's seconds include the prompt's forward pass)."""
+        return sum(m.seconds for m in self.moments)
 
     @property
     def attention_nbytes(self) -> int:
