@@ -1,0 +1,82 @@
+"""The Trace page in a real browser: a short trace on the offline default, then another moment.
+
+Checks that the generated tokens are clickable, that all three panels redraw for the new moment, that the
+bertviz view renders from our own inline scripts, and that no request leaves 127.0.0.1. Leaves the README
+screenshot in docs/screenshots/trace-page.png.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+from tests.e2e.conftest import wait_for_app_idle
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+PANELS = "[data-testid='stColumn']:has(h3)"
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+def settle(page) -> None:
+    """Waits for the script run and for the charts of the panels to be drawn."""
+    wait_for_app_idle(page)
+    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot .main-svg').length >= 3")
+    page.wait_for_timeout(800)
+
+
+def panel_texts(page) -> dict[str, str]:
+    texts = {}
+    for panel in page.locator(PANELS).all():
+        title = panel.locator("h3").first.inner_text().strip()
+        texts[title] = panel.inner_text()
+    return texts
+
+
+def go_to_moment(page, index: int) -> None:
+    page.locator(f".ms-tok[data-i='{index}']").click()
+    page.get_by_text(f"Moment {index} of").wait_for()
+    settle(page)
+
+
+def test_trace_page_runs_explores_and_stays_on_loopback(app_url, page):
+    page.goto(app_url)
+    wait_for_app_idle(page)
+    page.get_by_label("Max new tokens").fill("24")
+    page.get_by_label("Max new tokens").press("Enter")
+    wait_for_app_idle(page)
+    page.get_by_role("button", name="Run").click()
+    page.get_by_text("Moment 0 of").wait_for(timeout=300_000)
+    settle(page)
+    assert page.locator(".ms-tok[data-i]").count() >= 6
+    body = page.inner_text("body")
+    assert "Ġ" not in body and "Ċ" not in body
+
+    go_to_moment(page, 2)
+    before = panel_texts(page)
+    assert set(before) >= {"Attention", "Probabilities"}, before
+    go_to_moment(page, 5)
+    after = panel_texts(page)
+    for title, text in before.items():
+        assert after[title] != text, f"the {title} panel did not change with the moment"
+
+    page.get_by_text("bertviz views of the prefix").click()
+    wait_for_app_idle(page)
+    frame = page.frame_locator("iframe[title='st.iframe']").first
+    frame.locator("svg text").first.wait_for()
+
+    page.get_by_text("Logit lens").click()
+    settle(page)
+    page.get_by_text("becomes the top guess").or_(page.get_by_text("No layer had")).wait_for()
+
+    outside = [url for url in page.requested_urls if urlparse(url).hostname not in (None, "127.0.0.1")]
+    assert not outside, f"the page reached outside this machine: {outside}"
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.get_by_text("bertviz views of the prefix").click()  # a shorter page for the README
+    settle(page)
+    height = page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+    page.set_viewport_size({"width": 1500, "height": min(max(height + 40, 1000), 3200)})
+    settle(page)
+    page.screenshot(path=str(SCREENSHOTS / "trace-page.png"))
