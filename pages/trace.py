@@ -13,7 +13,7 @@ import streamlit as st
 from components.timeline import timeline
 from components.token_strip import StripToken, clickable_strip, static_strip, unsure_colour
 from pages.shared import get_model, model_picker
-from pages.trace_panels import attention_panel, probabilities_panel, trace_model
+from pages.trace_panels import attention_panel, attribution_panel, probabilities_panel, trace_model
 from pages.trace_run import TraceRun, start_run
 from pages.trace_views import CurrentTrace, trace_file_bytes, trace_from_bytes, trace_html
 from tracing.trace import DecodingSettings, Moment
@@ -216,7 +216,7 @@ def explorer(current: CurrentTrace) -> None:
         f"with p = {m.prob:.3f} (rank {m.rank})"
     )
     panels = [("attention", attention_panel)] if m.attention is not None else []
-    panels += [("probabilities", probabilities_panel)]
+    panels += [("probabilities", probabilities_panel), ("attributions", attribution_panel)]
     columns = st.columns(len(panels), gap="medium", border=True)
     for column, (_, panel) in zip(columns, panels, strict=True):
         with column:

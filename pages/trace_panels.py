@@ -11,15 +11,20 @@ from collections.abc import Callable
 import streamlit as st
 
 from components.attention import head_grid_figure, head_strip, top_attended
+from components.attribution_view import attribution_strip
 from components.bertviz_view import DEFAULT_BUDGET, page_height
-from components.probabilities import cut_off_note, logit_lens_figure, top_k_figure
+from components.probabilities import cut_off_note, logit_lens_figure, shown, top_k_figure
 from pages.shared import get_model
-from pages.trace_views import CurrentTrace, bertviz_for, lens_for
+from pages.trace_views import CurrentTrace, attribution_for, bertviz_for, lens_for
+from tracing.attribution import get_method, method_names
 from tracing.tokens import is_special
 from tracing.views import SUMMARIES, head_summary, prefix_tokens
 
 PLOT_CONFIG = {"displayModeBar": False}
 LENS_TOP_K = 4
+# One backward pass and signed scores: quick enough to try on the CPU, and it shows both directions.
+DEFAULT_PANEL_METHOD = "input_x_gradient"
+ASKED = "trace_attr_asked"  # (trace key, moment, method, contrast) the user asked to attribute
 
 
 def trace_model(current: CurrentTrace):
@@ -44,7 +49,7 @@ def attention_panel(current: CurrentTrace, moment: int, loaded_model: Callable) 
     summary_name = st.segmented_control(
         "Grid shows",
         list(SUMMARIES),
-        format_func={"generated": "on generated", "first": "on first token", "entropy": "entropy"}.get,
+        format_func={"generated": "generated", "first": "first token", "entropy": "entropy"}.get,
         default="generated",
         key="trace_att_summary",
     )
@@ -97,10 +102,9 @@ def probabilities_panel(current: CurrentTrace, moment: int, loaded_model: Callab
     trace = current.trace
     m = trace.moments[moment]
     st.subheader("Probabilities", anchor=False)
-    cols = st.columns(3)
-    cols[0].metric("p(chosen)", f"{m.prob:.1%}")
-    cols[1].metric("Rank", m.rank)
-    cols[2].metric("Entropy", f"{m.entropy:.2f} nats")
+    st.markdown(
+        f"**p(chosen)** {m.prob:.1%} &nbsp;·&nbsp; **rank** {m.rank} &nbsp;·&nbsp; **entropy** {m.entropy:.2f} nats"
+    )
     st.plotly_chart(top_k_figure(m), config=PLOT_CONFIG, key="trace_prob_topk")
     st.caption(cut_off_note(m, trace.settings, trace.info.get("vocab_size")))
     if st.toggle("Logit lens", key="trace_lens", help="What each layer would predict; one forward pass per moment."):
@@ -116,3 +120,56 @@ def probabilities_panel(current: CurrentTrace, moment: int, loaded_model: Callab
             else "No layer had the chosen token on top."
         )
         st.plotly_chart(logit_lens_figure(lens), config=PLOT_CONFIG, key="trace_prob_lens")
+
+
+def attribution_panel(current: CurrentTrace, moment: int, loaded_model: Callable) -> None:
+    """Attribution of the chosen token over its prefix, computed only for moments the user asks about."""
+    trace = current.trace
+    m = trace.moments[moment]
+    st.subheader("Attributions", anchor=False)
+    names = method_names()
+    method = st.selectbox(
+        "Method",
+        names,
+        index=names.index(DEFAULT_PANEL_METHOD) if DEFAULT_PANEL_METHOD in names else 0,
+        format_func=lambda name: get_method(name).label,
+        key="trace_attr_method",
+    )
+    st.caption(get_method(method).description)
+    alternatives = {None: "any other token"} | {
+        int(token_id): shown(text) for token_id, text in zip(m.top_ids, m.top_tokens, strict=True)
+    }
+    alternatives.pop(m.token_id, None)
+    contrast = st.selectbox(
+        f"Why `{shown(m.token)}` rather than",
+        list(alternatives),
+        format_func=alternatives.get,
+        key=f"trace_attr_contrast_{current.key}_{moment}",
+    )
+    asked: set = st.session_state.setdefault(ASKED, set())
+    request = (current.key, moment, method, contrast)
+    if request not in asked:
+        st.button(
+            f"Attribute moment {moment}",
+            key="trace_attr_go",
+            icon=":material/insights:",
+            on_click=asked.add,
+            args=(request,),
+        )
+        st.caption("Computed for this moment only when asked, then kept.")
+        return
+    loaded = loaded_model()
+    if loaded is None:
+        return
+    try:
+        with st.spinner(f"{get_method(method).label} for moment {moment}…"):
+            result = attribution_for(current.key, moment, method, contrast, loaded, trace)
+    except ValueError as exc:
+        st.warning(str(exc), icon=":material/block:")
+        return
+    tokens = prefix_tokens(trace, moment)[: len(result.scores)]
+    attribution_strip(tokens, result.scores, special_positions(current, moment, loaded), trace.prompt_len)
+    note = f"target score {result.target_score:+.3f} · {result.seconds:.1f} s"
+    if result.delta is not None:
+        note += f" · completeness gap {result.delta:+.3f}"
+    st.caption(note)

@@ -15,6 +15,7 @@ import numpy as np
 import streamlit as st
 
 from components.bertviz_view import BertvizPage, bertviz_page
+from tracing.attribution import Attribution, attribute_moment
 from tracing.export_html import render_html
 from tracing.logit_lens import LogitLens, logit_lens
 from tracing.trace import Trace, load_trace
@@ -78,3 +79,10 @@ def lens_for(trace_key: str, moment: int, top_k: int, _loaded, _trace: Trace) ->
 @st.cache_data(max_entries=4, show_spinner=False)
 def trace_html(trace_key: str, _trace: Trace) -> str:
     return render_html(_trace)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def attribution_for(
+    trace_key: str, moment: int, method: str, contrast_id: int | None, _loaded, _trace: Trace
+) -> Attribution:
+    return attribute_moment(_loaded, _trace, moment, method=method, contrast_id=contrast_id)

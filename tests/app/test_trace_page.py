@@ -51,6 +51,10 @@ def shown_moment(at) -> int:
     return int(heading.split()[2])
 
 
+def markdown_text(at) -> str:
+    return "\n".join(m.value for m in at.markdown)
+
+
 def assert_moment(at, expected: int) -> None:
     assert not at.exception, at.exception
     assert at.session_state["trace_moment"] == expected
@@ -95,7 +99,7 @@ def test_run_shows_the_generation_growing_then_the_explorer(smollm):
     trace = at.session_state["trace_current"].trace
     assert trace is run.trace and 1 <= len(trace.moments) <= 8
     assert_moment(at, 0)
-    assert [h.value for h in at.main.subheader] == ["Attention", "Probabilities"]
+    assert [h.value for h in at.main.subheader] == ["Attention", "Probabilities", "Attributions"]
     assert "Ġ" not in "".join(m.token for m in trace.moments)
 
 
@@ -149,17 +153,16 @@ def test_play_steps_through_moments_and_stops_at_the_end(short_trace):
 
 def test_panels_follow_the_moment_and_appear_only_with_their_data(short_trace):
     at = page_with(short_trace, moment=1)
-    metrics = {m.label: m.value for m in at.metric}
-    assert metrics["p(chosen)"] == f"{short_trace.moments[1].prob:.1%}"
+    assert f"**p(chosen)** {short_trace.moments[1].prob:.1%}" in markdown_text(at)
     at.slider(key="trace_slider").set_value(6).run()
-    assert {m.label: m.value for m in at.metric}["p(chosen)"] == f"{short_trace.moments[6].prob:.1%}"
+    assert f"**p(chosen)** {short_trace.moments[6].prob:.1%}" in markdown_text(at)
 
     no_attention = load_trace_copy(short_trace)
     for moment in no_attention.moments:
         moment.attention = None
     at = page_with(no_attention)
     assert not at.exception
-    assert [h.value for h in at.main.subheader] == ["Probabilities"]
+    assert [h.value for h in at.main.subheader] == ["Probabilities", "Attributions"]
 
 
 def load_trace_copy(trace):
@@ -250,3 +253,34 @@ def test_two_sessions_tracing_at_once_each_get_their_own_trace(smollm):
         mine = at.session_state["trace_current"].trace
         assert mine.prompt == prompt
         assert mine.generated_ids == alone.generated_ids
+
+
+def test_attribution_runs_when_asked_per_method_and_is_cached(short_trace, monkeypatch):
+    import pages.trace_views as views
+
+    calls = []
+    real = views.attribute_moment
+    monkeypatch.setattr(
+        views, "attribute_moment", lambda *a, **kw: calls.append((a[2], kw["method"])) or real(*a, **kw)
+    )
+    at = page_with(short_trace, moment=4)
+    assert at.button(key="trace_attr_go").label == "Attribute moment 4"
+    assert calls == []  # nothing is attributed until asked
+    at.selectbox(key="trace_attr_method").set_value("attention_rollout").run()
+    at.button(key="trace_attr_go").click().run()
+    assert not at.exception
+    assert calls == [(4, "attention_rollout")]
+    assert "**Towards:**" in markdown_text(at)
+    assert any("blue = pushed towards" in h.proto.body for h in at.get("html"))
+
+    at.selectbox(key="trace_attr_method").set_value("saliency").run()
+    assert at.button(key="trace_attr_go")  # another method is asked for separately
+    at.button(key="trace_attr_go").click().run()
+    assert calls[-1] == (4, "saliency") and not at.exception
+
+    at.slider(key="trace_slider").set_value(2).run()
+    assert at.button(key="trace_attr_go").label == "Attribute moment 2"
+    at.slider(key="trace_slider").set_value(4).run()
+    at.selectbox(key="trace_attr_method").set_value("attention_rollout").run()
+    assert "**Towards:**" in markdown_text(at)
+    assert len(calls) == 2  # both came back from the cache

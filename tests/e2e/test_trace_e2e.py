@@ -1,6 +1,7 @@
 """The Trace page in a real browser: a short trace on the offline default, then another moment.
 
-Checks that the generated tokens are clickable, that all three panels redraw for the new moment, that the
+Checks that the generated tokens are clickable, that all three panels (an attribution asked for at both
+moments) redraw for the new moment, that the
 bertviz view renders from our own inline scripts, and that no request leaves 127.0.0.1. Leaves the README
 screenshot in docs/screenshots/trace-page.png.
 """
@@ -40,6 +41,12 @@ def go_to_moment(page, index: int) -> None:
     settle(page)
 
 
+def attribute(page, index: int) -> None:
+    page.get_by_role("button", name=f"Attribute moment {index}").click()
+    page.get_by_text("Towards:").wait_for(timeout=300_000)
+    settle(page)
+
+
 def test_trace_page_runs_explores_and_stays_on_loopback(app_url, page):
     page.goto(app_url)
     wait_for_app_idle(page)
@@ -54,9 +61,11 @@ def test_trace_page_runs_explores_and_stays_on_loopback(app_url, page):
     assert "Ġ" not in body and "Ċ" not in body
 
     go_to_moment(page, 2)
+    attribute(page, 2)
     before = panel_texts(page)
-    assert set(before) >= {"Attention", "Probabilities"}, before
+    assert set(before) == {"Attention", "Probabilities", "Attributions"}, before
     go_to_moment(page, 5)
+    attribute(page, 5)
     after = panel_texts(page)
     for title, text in before.items():
         assert after[title] != text, f"the {title} panel did not change with the moment"
