@@ -138,10 +138,10 @@ PRESETS: dict[str, dict] = {
 }
 
 
-def preset(name: str, **overrides) -> TrainConfig:
-    if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; choose one of {list(PRESETS)}")
-    return TrainConfig(**(PRESETS[name]["settings"] | overrides))
+def preset(preset_name: str, /, **overrides) -> TrainConfig:
+    if preset_name not in PRESETS:
+        raise ValueError(f"unknown preset {preset_name!r}; choose one of {list(PRESETS)}")
+    return TrainConfig(**(PRESETS[preset_name]["settings"] | overrides))
 
 
 @dataclass(frozen=True)

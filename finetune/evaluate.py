@@ -1,7 +1,8 @@
 """Held-out evaluation: loss, and for generative tasks exact match of the final answer; accuracy for classifiers.
 
 The exact-match rule: when the reference ends in ``Answer: N`` (the bundled addition task), the generated
-text must give the same final ``Answer: N``; otherwise the whole stripped response must match.
+text must give the same final answer: its last ``Answer: N``, or, for a model that never learnt that format
+(the base model), its last number. Otherwise the whole stripped response must match.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from finetune.batching import COLLATORS, LOSSES
 from finetune.encoding import encode_causal, encode_classification, prompt_text
 
 ANSWER = re.compile(r"Answer:\s*(-?[\d,]+)")
+NUMBER = re.compile(r"-?\d[\d,]*")
 
 
 def final_answer(text: str) -> str | None:
@@ -26,7 +28,10 @@ def final_answer(text: str) -> str | None:
 def is_exact_match(generated: str, reference: str) -> bool:
     expected = final_answer(reference)
     if expected is not None:
-        return final_answer(generated) == expected
+        given = final_answer(generated)
+        if given is None and (numbers := NUMBER.findall(generated)):
+            given = numbers[-1].replace(",", "")
+        return given == expected
     return generated.strip() == reference.strip()
 
 

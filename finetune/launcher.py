@@ -44,6 +44,9 @@ def job_dir(job_id: int) -> Path:
 def create_job(config: TrainConfig, store: JobStore) -> tuple[int, Path]:
     """A queued job row plus its folder, config file and log path; the config file names the job and store."""
     device = device_key(config)
+    for name in ("train_file", "validation_file", "test_file"):  # the job runs from the repository root
+        if getattr(config, name):
+            setattr(config, name, str(Path(getattr(config, name)).resolve()))
     job_id = store.create_job(name=config.name or Path(config.train_file).stem, device=device, config=config.to_dict())
     folder = job_dir(job_id)
     config.job_id, config.store = job_id, str(store.path)
@@ -60,7 +63,7 @@ def launch(config: TrainConfig, store: JobStore | None = None, *, python: str = 
     store = store or JobStore()
     job_id, config_path = create_job(config, store)
     log_path = store.get(job_id).log_path
-    env = os.environ | {"PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
+    env = {"OMP_WAIT_POLICY": "PASSIVE"} | os.environ | {"PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
             [python, "-m", "finetune", "train", "--config", str(config_path)],

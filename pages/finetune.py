@@ -1,0 +1,212 @@
+"""Fine-tune page: choose data, check it, set up a LoRA run, launch it as its own process and watch it.
+
+Widgets only: the engine (finetune/) validates, launches and stores; components/finetune_* draw.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import streamlit as st
+
+from components.finetune_charts import draw_loss_chart
+from components.finetune_jobs import evaluation_table, job_progress, job_table
+from components.finetune_samples import length_metrics, preview_table, problem_list, sample_generations
+from finetune.config import ALL_LINEAR, PRESETS, estimate, preset
+from finetune.data import FORMATS, load_examples
+from finetune.jobs import JobStore
+from finetune.launcher import enforce_stops, launch, stop
+from finetune.mapping import STYLES, ColumnMapping, guess_mapping
+from finetune.sample_data import sample_path
+from finetune.validation import check_data
+from model_zoo.paths import data_dir
+from pages.shared import get_model, model_picker
+
+POLL_SECONDS = 2.0
+TASKS = {"Instruction tuning (chat model)": "causal-lm", "Classification (encoder)": "classification"}
+SAMPLE = "Bundled sample: step-by-step addition"
+UPLOAD = "Upload a file"
+TARGETS = [
+    ALL_LINEAR,
+    "q_proj",
+    "k_proj",
+    "v_proj",
+    "o_proj",
+    "gate_proj",
+    "up_proj",
+    "down_proj",
+    "query",
+    "key",
+    "value",
+    "dense",
+]
+
+
+@st.cache_resource
+def job_store() -> JobStore:
+    return JobStore()
+
+
+def saved_upload(raw: bytes, name: str) -> Path:
+    """The uploaded bytes on disk (the job process reads files), named by content so re-uploads are free."""
+    digest = hashlib.sha256(raw).hexdigest()[:12]
+    path = data_dir("uploads") / f"{digest}-{Path(name).name}"
+    if not path.exists():
+        path.write_bytes(raw)
+    return path
+
+
+def choose_data(task: str):
+    """(raw bytes, file name, path on disk, held-out test path) for the chosen source, or None."""
+    sources = [UPLOAD, SAMPLE] if task == "causal-lm" else [UPLOAD]
+    source = st.radio("Data", sources, horizontal=True, key="ft_source")
+    if source == SAMPLE:
+        path = sample_path("train")
+        st.caption("400 two-digit sums worked column by column; 40 held-out sums measure exact match.")
+        return path.read_bytes(), path.name, path, sample_path("test")
+    upload = st.file_uploader(
+        "Examples (CSV, JSONL, JSON, or text with one example per line)", type=list(FORMATS), key="ft_upload"
+    )
+    if upload is None:
+        return None
+    raw = upload.getvalue()
+    return raw, upload.name, saved_upload(raw, upload.name), None
+
+
+def choose_mapping(columns: list[str], task: str) -> ColumnMapping | None:
+    guess = guess_mapping(columns, task)
+    styles = [s for s in STYLES if (s == "text-label") == (task == "classification")]
+    cols = st.columns(3)
+    style = cols[0].selectbox("Style", styles, index=styles.index(guess.style) if guess else 0, key="ft_style")
+    chosen = {}
+    for slot, role in zip(cols[1:], STYLES[style], strict=False):
+        default = guess.columns.get(role) if guess and guess.style == style else None
+        index = columns.index(default) if default in columns else None
+        chosen[role] = slot.selectbox(f"{role} column", columns, index=index, key=f"ft_col_{style}_{role}")
+    return ColumnMapping(style, chosen) if all(chosen.values()) else None
+
+
+def settings_form(task: str, model_id: str):
+    name = st.selectbox("Preset", list(PRESETS), format_func=lambda n: PRESETS[n]["description"], key="ft_preset")
+    base = preset(name, model=model_id, task=task)
+    if task == "classification":
+        base.target_modules = ["query", "value"]
+    with st.expander("LoRA and training settings", expanded=False):
+        c = st.columns(4)
+        base.lora_rank = c[0].number_input("Rank", 1, 256, base.lora_rank, key=f"ft_rank_{name}")
+        base.lora_alpha = c[1].number_input("Alpha", 1, 512, base.lora_alpha, key=f"ft_alpha_{name}")
+        base.lora_dropout = c[2].number_input("Dropout", 0.0, 0.9, base.lora_dropout, 0.01, key=f"ft_drop_{name}")
+        base.learning_rate = c[3].number_input(
+            "Learning rate", 1e-6, 0.5, base.learning_rate, format="%.0e", key=f"ft_lr_{name}"
+        )
+        defaults = base.target_modules if isinstance(base.target_modules, list) else [base.target_modules]
+        targets = st.multiselect("Target modules", TARGETS, default=defaults, key=f"ft_targets_{task}_{name}")
+        base.target_modules = ALL_LINEAR if ALL_LINEAR in targets or not targets else targets
+        c = st.columns(5)
+        base.max_steps = c[0].number_input(
+            "Max steps (0: use epochs)", 0, 100_000, base.max_steps, key=f"ft_steps_{name}"
+        )
+        base.epochs = c[1].number_input("Epochs", 0.0, 100.0, float(base.epochs), 0.5, key=f"ft_epochs_{name}")
+        base.batch_size = c[2].number_input("Batch size", 1, 256, base.batch_size, key=f"ft_batch_{name}")
+        base.max_length = c[3].number_input("Max length", 8, 8192, base.max_length, key=f"ft_len_{name}")
+        base.seed = c[4].number_input("Seed", 0, 2**31 - 1, base.seed, key=f"ft_seed_{name}")
+        base.validation_fraction = st.slider("Validation share", 0.0, 0.5, 0.1, 0.05, key="ft_val")
+    base.name = st.text_input("Job name", value="", placeholder="e.g. addition-quick", key="ft_name")
+    return base
+
+
+def data_and_launch() -> None:
+    task = TASKS[st.radio("Task", list(TASKS), horizontal=True, key="ft_task")]
+    model_id = model_picker(kind="causal-lm" if task == "causal-lm" else "encoder")
+    if not model_id:
+        st.warning("No model of this kind in the catalog.")
+        return
+    chosen = choose_data(task)
+    if chosen is None:
+        return
+    raw, name, path, test_path = chosen
+    data = load_examples(raw, name)
+    if not data.rows:
+        problem_list(data.problems)
+        return
+    preview_table(data.rows)
+    mapping = choose_mapping(data.columns, task)
+    if mapping is None:
+        st.info("Choose a column for every role.")
+        return
+    loaded = get_model(model_id)
+    if loaded is None:
+        return
+    config = settings_form(task, model_id)
+    report = check_data(
+        data,
+        mapping,
+        task=task,
+        tokenizer=loaded.tokenizer,
+        max_context=loaded.max_context,
+        max_length=config.max_length,
+    )
+    if report.lengths:
+        length_metrics(report.lengths, config.max_length)
+    if not report.ok:
+        problem_list(report.problems)
+        return
+    config.train_file, config.mapping = str(path), mapping.to_dict()
+    config.test_file = str(test_path) if test_path else ""
+    train_count = int(len(report.examples) * (1 - config.validation_fraction))
+    cfg = loaded.model.config
+    guess = estimate(
+        config,
+        train_examples=train_count,
+        mean_tokens=report.lengths.median if report.lengths else 64,
+        parameters=sum(p.numel() for p in loaded.model.parameters()),
+        hidden=int(cfg.hidden_size),
+        layers=int(cfg.num_hidden_layers),
+        device=loaded.device.type,
+    )
+    st.caption(f"Estimate: {guess.describe()}. Training runs as its own process; this page can be closed.")
+    if problems := config.problems():
+        st.error("; ".join(problems))
+        return
+    if st.button("Launch fine-tune", type="primary", icon=":material/rocket_launch:", key="ft_launch"):
+        try:
+            job_id = launch(config, job_store())
+        except (OSError, ValueError) as exc:
+            st.error(f"Could not launch: {exc}")
+        else:
+            st.session_state["ft_job"] = job_id
+            st.toast(f"Job {job_id} launched.")
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def jobs_panel() -> None:
+    store = job_store()
+    enforce_stops(store)
+    jobs = store.list_jobs()
+    job_table(jobs)
+    if not jobs:
+        return
+    ids = [j.id for j in jobs]
+    wanted = st.session_state.get("ft_job")
+    job_id = st.selectbox(
+        "Job", ids, index=ids.index(wanted) if wanted in ids else 0, format_func=lambda i: f"job {i}", key="ft_job_pick"
+    )
+    job = next(j for j in jobs if j.id == job_id)
+    job_progress(job)
+    if job.active and st.button("Stop", icon=":material/stop:", key=f"ft_stop_{job.id}"):
+        stop(store, job.id)
+        st.toast(f"Asked job {job.id} to stop.")
+    evaluation_table(store.evaluations(job.id))
+    draw_loss_chart(store.metrics(job.id), key=f"ft_chart_{job.id}")
+    sample_generations(store.samples(job.id))
+    if job.log_path:
+        st.caption(f"Log: `{job.log_path}`")
+
+
+st.header("Fine-tune", anchor=False)
+st.caption("Teach a model something new with a LoRA adapter, then trace the tuned model on the Trace page.")
+st.subheader("New job", anchor=False)
+data_and_launch()
+st.subheader("Jobs", anchor=False)
+jobs_panel()
