@@ -121,8 +121,12 @@ class Reporter:
         return self.store is not None and self.store.stop_requested(self.job_id)
 
 
-def train(config: TrainConfig, store: JobStore | None = None, job_id: int | None = None, stop_flag=None) -> dict:
-    """Trains, evaluates base vs tuned on the held-out split, saves and registers the adapter. Returns the result."""
+def train(
+    config: TrainConfig, store: JobStore | None = None, job_id: int | None = None, stop_flag=None, on_step=None
+) -> dict:
+    """Trains, evaluates base vs tuned on the held-out split, saves and registers the adapter. Returns the result.
+
+    ``stop_flag()`` is asked before every step; ``on_step(step, metrics)`` hears every step's metrics."""
     from model_zoo import load_model
 
     accelerator = Accelerator(cpu=config.device == "cpu")
@@ -177,7 +181,7 @@ def train(config: TrainConfig, store: JobStore | None = None, job_id: int | None
     lengths = [len(ids) for ids, _ in encoded]
 
     report("update", phase="training", train_started_at=time.time())
-    step, tokens, train_seconds, epoch = 0, 0, 0.0, 0
+    step, tokens, padded_tokens, train_seconds, epoch = 0, 0, 0, 0.0, 0
     last_loss = math.nan
     model.train()
     while step < total_steps:
@@ -196,10 +200,20 @@ def train(config: TrainConfig, store: JobStore | None = None, job_id: int | None
             optimizer.zero_grad(set_to_none=True)
             step += 1
             train_seconds += time.perf_counter() - started
-            real_tokens = int(batch["attention_mask"].sum()) * accelerator.num_processes
+            counts = accelerator.reduce(
+                torch.tensor(
+                    [batch["attention_mask"].sum(), batch["attention_mask"].numel()], device=accelerator.device
+                ),
+                reduction="sum",
+            )
+            real_tokens = int(counts[0])
             tokens += real_tokens
+            padded_tokens += int(counts[1])
             last_loss = float(accelerator.reduce(loss.detach(), reduction="mean"))
-            report("add_metrics", step, {"loss": last_loss, "lr": scheduler.get_last_lr()[0], "tokens": real_tokens})
+            metrics = {"loss": last_loss, "lr": scheduler.get_last_lr()[0], "tokens": real_tokens}
+            report("add_metrics", step, metrics)
+            if on_step is not None:
+                on_step(step, metrics)
             report("update", step=step, tokens=tokens, train_seconds=train_seconds)
             if step % 10 == 0 or step == total_steps:
                 log.info("step %d/%d loss %.4f (%.1f tokens/s)", step, total_steps, last_loss, tokens / train_seconds)

@@ -15,7 +15,7 @@ from components.finetune_jobs import evaluation_table, job_progress, job_table
 from components.finetune_samples import length_metrics, preview_table, problem_list, sample_generations
 from finetune.config import ALL_LINEAR, PRESETS, estimate, preset
 from finetune.data import FORMATS, load_examples
-from finetune.jobs import JobStore
+from finetune.jobs import JobStore, default_store_path
 from finetune.launcher import enforce_stops, launch, stop
 from finetune.mapping import STYLES, ColumnMapping, guess_mapping
 from finetune.sample_data import sample_path
@@ -44,8 +44,13 @@ TARGETS = [
 
 
 @st.cache_resource
+def cached_store(path: str) -> JobStore:
+    return JobStore(path)
+
+
 def job_store() -> JobStore:
-    return JobStore()
+    """The store of the current data home (keyed by path, so a moved MOMENTSCOPE_HOME gets its own)."""
+    return cached_store(str(default_store_path()))
 
 
 def saved_upload(raw: bytes, name: str) -> Path:
@@ -111,7 +116,11 @@ def settings_form(task: str, model_id: str):
         base.batch_size = c[2].number_input("Batch size", 1, 256, base.batch_size, key=f"ft_batch_{name}")
         base.max_length = c[3].number_input("Max length", 8, 8192, base.max_length, key=f"ft_len_{name}")
         base.seed = c[4].number_input("Seed", 0, 2**31 - 1, base.seed, key=f"ft_seed_{name}")
-        base.validation_fraction = st.slider("Validation share", 0.0, 0.5, 0.1, 0.05, key="ft_val")
+        c = st.columns(2)
+        base.validation_fraction = c[0].slider("Validation share", 0.0, 0.5, 0.1, 0.05, key="ft_val")
+        base.test_limit = c[1].number_input(
+            "Held-out examples scored (base vs tuned)", 0, 10_000, base.test_limit, key="ft_test_limit"
+        )
     base.name = st.text_input("Job name", value="", placeholder="e.g. addition-quick", key="ft_name")
     return base
 

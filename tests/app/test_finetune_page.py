@@ -1,0 +1,111 @@
+"""The Fine-tune page in AppTest, on a job store of its own: jobs as they are, the sample set, bad uploads, launch."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from finetune.jobs import JobStore
+from tests.app.conftest import app_test
+
+pytestmark = pytest.mark.slow
+PAGE = "pages/finetune.py"
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    """A fresh data home that shares the converted offline model."""
+    shared = Path(os.environ["MOMENTSCOPE_HOME"]) / "converted"
+    (tmp_path / "converted").symlink_to(shared, target_is_directory=True)
+    monkeypatch.setenv("MOMENTSCOPE_HOME", str(tmp_path))
+    return tmp_path
+
+
+@pytest.fixture
+def store(home) -> JobStore:
+    store = JobStore()
+    done = store.create_job(name="addition", device="cpu", config={"model": "smollm2-135m-instruct"})
+    for step, loss in enumerate([2.0, 1.2, 0.5, 0.2], start=1):
+        store.add_metrics(done, step, {"loss": loss})
+    store.add_metrics(done, 4, {"val_loss": 0.25})
+    store.add_samples(done, 4, [{"prompt": "What is 1 + 2?", "output": "Answer: 3", "reference": "Answer: 3"}])
+    store.set_evaluation(done, "base", {"n": 40, "loss": 2.1, "exact_match": 0.1})
+    store.set_evaluation(done, "tuned", {"n": 40, "loss": 0.2, "exact_match": 0.95})
+    store.update(done, step=4, total_steps=4, started_at=time.time() - 60)
+    store.finish(done, "succeeded", adapter_id="smollm2-135m-instruct+addition-job1")
+    failed = store.create_job(name="broken", device="cpu", config={})
+    store.finish(failed, "failed", error="RuntimeError: boom\n\nlast log lines:\nstep 3 loss nan")
+    running = store.create_job(name="live", device="cpu", config={})
+    me = psutil.Process(os.getpid())
+    store.update(
+        running,
+        status="running",
+        pid=me.pid,
+        pid_started=me.create_time(),
+        step=5,
+        total_steps=20,
+        train_seconds=10.0,
+        tokens=4000,
+        started_at=time.time() - 20,
+    )
+    return store
+
+
+def text_of(at) -> str:
+    parts = [m.value for m in at.markdown] + [e.value for e in at.error] + [c.value for c in at.code]
+    parts += [s.value for s in at.success] + [c.value for c in at.caption]
+    return "\n".join(str(p) for p in parts)
+
+
+def test_empty_store(home):
+    at = app_test(PAGE).run()
+    assert not at.exception, at.exception
+    assert any("No fine-tune jobs yet" in i.value for i in at.info)
+
+
+def test_jobs_shown_as_they_are(store):
+    at = app_test(PAGE).run()
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value
+    assert list(table["status"]) == ["running", "failed", "succeeded"]
+    assert "Job 3 · live" in text_of(at) and at.get("progress")  # newest first, with its progress bar
+    assert at.button(key="ft_stop_3")
+    at.selectbox(key="ft_job_pick").set_value(2).run()
+    assert "RuntimeError: boom" in text_of(at) and "step 3 loss nan" in text_of(at)
+    at.selectbox(key="ft_job_pick").set_value(1).run()
+    shown = text_of(at)
+    assert "smollm2-135m-instruct+addition-job1" in shown and "step 4" in shown
+    evaluation = at.dataframe[1].value
+    assert list(evaluation["model"]) == ["base", "tuned"]
+    assert list(evaluation["exact match of the final answer"]) == ["10%", "95%"]
+
+
+def test_bad_upload_lists_problems_with_lines(home):
+    at = app_test(PAGE).run()
+    at.file_uploader(key="ft_upload").upload("bad.jsonl", b'{"prompt": "a", "response": "b"}\n{oops}\n').run()
+    assert not at.exception, at.exception
+    shown = text_of(at)
+    assert "bad.jsonl, line 2, column 2: malformed JSON" in shown
+
+
+def test_sample_set_preview_stats_and_launch(home, monkeypatch):
+    import finetune.launcher
+
+    launched = []
+    monkeypatch.setattr(finetune.launcher, "launch", lambda config, store: launched.append(config) or 7)
+    at = app_test(PAGE).run()
+    at.radio(key="ft_source").set_value("Bundled sample: step-by-step addition").run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="ft_style").value == "prompt-response"
+    assert any(m.label == "Median tokens" for m in at.metric)
+    assert any("Estimate:" in c.value for c in at.caption)
+    at.button(key="ft_launch").click().run()
+    assert not at.exception, at.exception
+    (config,) = launched
+    assert config.train_file.endswith("addition_train.jsonl") and config.test_file.endswith("addition_test.jsonl")
+    assert config.mapping == {"style": "prompt-response", "columns": {"prompt": "prompt", "response": "response"}}
+    assert config.max_steps > 0 and config.lora_rank == 16

@@ -1,0 +1,36 @@
+"""The Fine-tune page in a real browser: pick the bundled sample, launch a few-step job, watch it finish."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.conftest import wait_for_app_idle
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+def test_sample_job_runs_to_the_end(app_url, page, artifacts_dir):
+    page.goto(f"{app_url}/finetune")
+    wait_for_app_idle(page)
+    page.get_by_text("Bundled sample: step-by-step addition").click()
+    page.get_by_text("Median tokens").wait_for()
+    page.get_by_text("LoRA and training settings").click()
+    for label, value in (
+        ("Max steps (0: use epochs)", "2"),
+        ("Batch size", "2"),
+        ("Max length", "64"),
+        ("Held-out examples scored (base vs tuned)", "2"),
+    ):
+        field = page.get_by_label(label)
+        field.fill(value)
+        field.press("Enter")
+        wait_for_app_idle(page)
+    page.get_by_label("Job name").fill("e2e-sample")
+    page.get_by_label("Job name").press("Enter")
+    wait_for_app_idle(page)
+    page.get_by_role("button", name="Launch fine-tune").click()
+    page.get_by_text("e2e-sample").first.wait_for()
+    page.get_by_text("Adapter saved as", exact=False).wait_for(timeout=480_000)
+    body = page.inner_text("body")
+    assert "succeeded" in body and "+e2e-sample-job" in body
+    page.screenshot(path=str(artifacts_dir / "finetune-page.png"), full_page=True)
