@@ -19,7 +19,8 @@ import numpy as np
 VENDOR = Path(__file__).parent / "static" / "vendor"
 CDN_SCRIPT = re.compile(r"<script src=\"https://[^\"]*require[^\"]*\"></script>")
 REQUIRE_CONFIG = re.compile(r"require\.config\(\{.*?\}\);", re.DOTALL)
-PARAMS = re.compile(r"const params = (\{.*?\}); // HACK", re.DOTALL)
+# bertviz fills its params into the code and, a second time, into the comment after it: keep one.
+PARAMS = re.compile(r"const params = (\{.*?\}); // HACK[^\n]*", re.DOTALL)
 DEFAULT_BUDGET = 2_000_000
 VIEWS = ("head", "model")
 
@@ -63,7 +64,7 @@ def offline_html(bertviz_html: str) -> str:
     match = PARAMS.search(body)
     if match:
         compact = _compact_json(json.loads(match.group(1)))
-        body = body[: match.start(1)] + compact + body[match.end(1) :]
+        body = body[: match.start(1)] + compact + ";" + body[match.end() :]
     if "https://" in body.split("<script", 1)[-1] and "cdnjs" in body:
         raise ValueError("bertviz's HTML still points at a CDN; its template changed.")
     return (

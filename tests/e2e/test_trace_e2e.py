@@ -1,9 +1,8 @@
 """The Trace page in a real browser: a short trace on the offline default, then another moment.
 
 Checks that the generated tokens are clickable, that all three panels (an attribution asked for at both
-moments) redraw for the new moment, that the
-bertviz view renders from our own inline scripts, and that no request leaves 127.0.0.1. Leaves the README
-screenshot in docs/screenshots/trace-page.png.
+moments) redraw for the new moment, that the bertviz view renders from our own inline scripts, and that no
+request leaves 127.0.0.1. Leaves the README screenshot in docs/screenshots/trace-page.png.
 """
 
 from __future__ import annotations
