@@ -1,0 +1,250 @@
+"""One prompt through two models, moment by moment.
+
+The lead model decodes (``trace_generation``); the other model, the follower, reads the same tokens in one
+teacher-forced pass, so moment i of both traces is the same position of the same text. Per moment the two
+full next-token distributions are compared (KL both ways, accumulated in float64), with each model's
+greedy pick and the tokens only one side has in its top-k. Optionally the follower also decodes on its own
+path, and the first moment where the two free generations part is reported.
+
+Two different zoo entries (a base and the base with an adapter included) must be two loaded models: a
+comparison refuses two entries that share one model object, since it would then compare a model with itself.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tracing.bundle import load_bundle, save_bundle
+from tracing.decode import check_fits, trace_generation
+from tracing.teacher_forcing import describe_token, forced_pass, model_identity
+from tracing.tokens import readable_tokens
+from tracing.trace import FORMAT_VERSION, DecodingSettings, Trace
+
+SIDES = ("a", "b")
+DIFF_TOP_K = 10
+BUNDLE_KIND = "comparison"
+
+
+@dataclass
+class MomentDifference:
+    """How the two models differ at one moment. ``only_in_a`` / ``only_in_b``: ids in one side's top-k only."""
+
+    index: int
+    kl_a_b: float  # KL(a || b), nats
+    kl_b_a: float  # KL(b || a), nats
+    greedy_a: int
+    greedy_b: int
+    only_in_a: list[int]
+    only_in_b: list[int]
+
+    @property
+    def greedy_differs(self) -> bool:
+        return self.greedy_a != self.greedy_b
+
+
+@dataclass(eq=False)
+class Comparison:
+    """Two aligned traces of one prompt: ``lead`` decoded, the other side read the lead's tokens.
+
+    ``own_path`` is the follower's own free generation (None unless asked), and ``first_path_divergence``
+    the first moment where it and the lead's generation differ (None: the same tokens throughout).
+    """
+
+    lead: str
+    trace_a: Trace
+    trace_b: Trace
+    moments: list[MomentDifference]
+    first_greedy_divergence: int | None
+    top_k: int = DIFF_TOP_K
+    own_path: Trace | None = None
+    first_path_divergence: int | None = None
+    info: dict = field(default_factory=dict)
+
+    @property
+    def follower(self) -> str:
+        return "b" if self.lead == "a" else "a"
+
+    def trace(self, side: str) -> Trace:
+        return self.trace_a if side == "a" else self.trace_b
+
+    @property
+    def kl_a_b(self) -> np.ndarray:
+        return np.array([m.kl_a_b for m in self.moments], dtype=np.float64)
+
+    @property
+    def kl_b_a(self) -> np.ndarray:
+        return np.array([m.kl_b_a for m in self.moments], dtype=np.float64)
+
+    def save(self, path: str | os.PathLike) -> Path:
+        traces = {"a": self.trace_a, "b": self.trace_b} | ({"own_path": self.own_path} if self.own_path else {})
+        meta = {
+            "lead": self.lead,
+            "moments": [asdict(m) for m in self.moments],
+            "first_greedy_divergence": self.first_greedy_divergence,
+            "top_k": self.top_k,
+            "first_path_divergence": self.first_path_divergence,
+            "info": self.info,
+        }
+        return save_bundle(path, BUNDLE_KIND, meta, traces)
+
+
+def load_comparison(path: str | os.PathLike) -> Comparison:
+    meta, traces = load_bundle(path, BUNDLE_KIND)
+    return Comparison(
+        lead=meta["lead"],
+        trace_a=traces["a"],
+        trace_b=traces["b"],
+        moments=[MomentDifference(**m) for m in meta["moments"]],
+        first_greedy_divergence=meta["first_greedy_divergence"],
+        top_k=meta["top_k"],
+        own_path=traces.get("own_path"),
+        first_path_divergence=meta["first_path_divergence"],
+        info=meta.get("info", {}),
+    )
+
+
+def check_comparable(loaded_a, loaded_b) -> None:
+    """Raises ValueError when two models cannot be compared token by token, or are one model twice under
+    two names (a base and its adapter wrapped around the same object)."""
+    two_entries = loaded_a is not loaded_b and loaded_a.entry.id != loaded_b.entry.id
+    if two_entries and _underlying(loaded_a.model) is _underlying(loaded_b.model):
+        raise ValueError(
+            f"{loaded_a.id} and {loaded_b.id} share one model object, so the comparison would compare a "
+            "model with itself. Load each entry separately."
+        )
+    tok_a, tok_b = loaded_a.tokenizer, loaded_b.tokenizer
+    if tok_a is not tok_b and tok_a.get_vocab() != tok_b.get_vocab():
+        raise ValueError(
+            f"{loaded_a.id} and {loaded_b.id} use different vocabularies, so their moments cannot line up. "
+            "Compare models that share a tokenizer (a base and its fine-tunes, or one family)."
+        )
+
+
+def _underlying(model):
+    get_base = getattr(model, "get_base_model", None)
+    return get_base() if callable(get_base) else model
+
+
+def follower_trace(loaded, lead: Trace, attention: bool = True) -> tuple[Trace, torch.Tensor]:
+    """The trace of ``loaded`` reading ``lead``'s prompt and tokens (one teacher-forced pass), and its
+    logits ``[moments, vocab]`` (float32, CPU)."""
+    check_fits(loaded, lead.prompt_len, max(len(lead.moments), 1))
+    forced = forced_pass(loaded, lead.all_ids, lead.prompt_len, attention=attention)
+    per_moment = forced.seconds / max(len(lead.moments), 1)
+    moments = [
+        describe_token(
+            loaded.tokenizer,
+            forced.logits[i],
+            index=i,
+            token_id=lead_moment.token_id,
+            settings=lead.settings,
+            attention=None if forced.attention is None else forced.attention[i],
+            seconds=per_moment,
+        )
+        for i, lead_moment in enumerate(lead.moments)
+    ]
+    model_id, adapter = model_identity(loaded)
+    trace = Trace(
+        model_id=model_id,
+        adapter=adapter,
+        prompt=lead.prompt,
+        rendered_prompt=lead.rendered_prompt,
+        prompt_ids=list(lead.prompt_ids),
+        prompt_tokens=readable_tokens(loaded.tokenizer, lead.prompt_ids),
+        settings=lead.settings,
+        moments=moments,
+        stop_reason=lead.stop_reason,
+        text=lead.text,
+        prefill_seconds=forced.seconds,
+        info={
+            "format_version": FORMAT_VERSION,
+            "device": str(loaded.device),
+            "dtype": str(loaded.dtype).removeprefix("torch."),
+            "vocab_size": int(forced.logits.shape[-1]),
+            "teacher_forced_on": lead.adapter or lead.model_id,
+        },
+    )
+    return trace, forced.logits
+
+
+def moment_differences(logits_a: torch.Tensor, logits_b: torch.Tensor, top_k: int) -> list[MomentDifference]:
+    """Per row of two ``[moments, vocab]`` logit arrays: KL both ways (float64), greedy picks, top-k sets."""
+    if logits_a.shape != logits_b.shape:
+        raise ValueError(f"the two models' logits differ in shape: {tuple(logits_a.shape)} vs {tuple(logits_b.shape)}")
+    log_a = torch.log_softmax(logits_a.double(), dim=-1)
+    log_b = torch.log_softmax(logits_b.double(), dim=-1)
+    kl_a_b = (log_a.exp() * (log_a - log_b)).sum(-1).clamp_min(0.0).tolist()
+    kl_b_a = (log_b.exp() * (log_b - log_a)).sum(-1).clamp_min(0.0).tolist()
+    greedy_a, greedy_b = log_a.argmax(-1).tolist(), log_b.argmax(-1).tolist()
+    k = min(top_k, log_a.shape[-1])
+    top_a, top_b = log_a.topk(k, dim=-1).indices.tolist(), log_b.topk(k, dim=-1).indices.tolist()
+    return [
+        MomentDifference(
+            index=i,
+            kl_a_b=kl_a_b[i],
+            kl_b_a=kl_b_a[i],
+            greedy_a=int(greedy_a[i]),
+            greedy_b=int(greedy_b[i]),
+            only_in_a=[t for t in top_a[i] if t not in set(top_b[i])],
+            only_in_b=[t for t in top_b[i] if t not in set(top_a[i])],
+        )
+        for i in range(log_a.shape[0])
+    ]
+
+
+def first_divergence(a: list[int], b: list[int]) -> int | None:
+    """The first index where two token sequences differ (one ending first counts); None when equal."""
+    for i, (x, y) in enumerate(zip(a, b, strict=False)):
+        if x != y:
+            return i
+    return None if len(a) == len(b) else min(len(a), len(b))
+
+
+def compare_traces(
+    loaded_a,
+    loaded_b,
+    prompt: str,
+    settings: DecodingSettings | None = None,
+    lead: str = "a",
+    own_path: bool = False,
+    top_k: int = DIFF_TOP_K,
+) -> Comparison:
+    """Traces ``prompt`` with the lead model, reads the same tokens with the other, and compares each moment.
+
+    ``own_path`` also lets the follower decode freely (same settings) to find where the two generations part.
+    Raises ValueError for bad settings, an unknown lead, or models that cannot be compared.
+    """
+    if lead not in SIDES:
+        raise ValueError(f"lead must be 'a' or 'b', got {lead!r}.")
+    settings = (settings or DecodingSettings()).validate()
+    check_comparable(loaded_a, loaded_b)
+    leader, other = (loaded_a, loaded_b) if lead == "a" else (loaded_b, loaded_a)
+    started = time.perf_counter()
+    lead_trace = trace_generation(leader, prompt, settings)
+    if not lead_trace.moments:
+        raise ValueError("The lead model generated no tokens, so there is nothing to compare.")
+    # The lead's full distributions come from the same kind of pass as the follower's, so the KL compares
+    # like with like (the decoded moments used the KV cache; the numbers agree to float rounding).
+    lead_logits = forced_pass(leader, lead_trace.all_ids, lead_trace.prompt_len, attention=False).logits
+    other_trace, other_logits = follower_trace(other, lead_trace)
+    logits_a, logits_b = (lead_logits, other_logits) if lead == "a" else (other_logits, lead_logits)
+    moments = moment_differences(logits_a, logits_b, top_k)
+    free = trace_generation(other, prompt, settings) if own_path else None
+    trace_a, trace_b = (lead_trace, other_trace) if lead == "a" else (other_trace, lead_trace)
+    return Comparison(
+        lead=lead,
+        trace_a=trace_a,
+        trace_b=trace_b,
+        moments=moments,
+        first_greedy_divergence=next((m.index for m in moments if m.greedy_differs), None),
+        top_k=top_k,
+        own_path=free,
+        first_path_divergence=None if free is None else first_divergence(lead_trace.generated_ids, free.generated_ids),
+        info={"seconds": time.perf_counter() - started},
+    )
