@@ -9,8 +9,10 @@ log-softmax of the unmodified logits (temperature 1), whatever the sampling sett
 from __future__ import annotations
 
 import inspect
+import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -92,6 +94,57 @@ def _last_attention_rows(attentions) -> torch.Tensor | None:
     return rows.to(device="cpu", dtype=torch.float16)
 
 
+@dataclass
+class StepStatistics:
+    """One moment's numbers, on the CPU."""
+
+    token_id: int
+    prob: float
+    rank: int
+    entropy: float
+    eligible_count: int
+    top_ids: np.ndarray  # int64 [k]
+    top_probs: np.ndarray  # float32 [k]
+    eligible_mask: np.ndarray  # bool [k]
+
+
+def step_statistics(logits: torch.Tensor, settings: DecodingSettings, generator) -> StepStatistics:
+    """Chooses the next token from one position's logits ``[vocab]`` and describes the distribution.
+
+    Everything comes from one log-softmax at temperature 1; under greedy decoding the rank is 1 by
+    definition and only the arg-max is eligible, so neither is computed.
+    """
+    log_probs = torch.log_softmax(logits.float(), dim=-1)
+    top = torch.topk(log_probs, min(settings.record_top_k, log_probs.shape[-1]))
+    choice = choose(logits, settings, generator)
+    chosen = log_probs[choice.token_id]
+    entropy = -torch.dot(log_probs.exp(), log_probs)
+    if choice.eligible is None:
+        rank = count = torch.ones((), device=logits.device)
+        mask = top.indices == choice.token_id
+    else:
+        rank = (log_probs > chosen).sum() + 1
+        count = choice.eligible_count
+        mask = choice.eligible[top.indices]
+    # One device -> host transfer for the scalars (float32: MPS has no float64; ids and counts are exact
+    # below 2**24).
+    token_id, log_prob, entropy_value, rank_value, count_value = torch.stack(
+        [choice.token_id.float(), chosen, entropy, rank.float(), torch.as_tensor(count).float()]
+    ).tolist()
+    if not math.isfinite(entropy_value):  # tokens masked with -inf logits give 0 * -inf terms
+        entropy_value = float(-(log_probs.exp() * log_probs).nan_to_num(nan=0.0).sum())
+    return StepStatistics(
+        token_id=int(token_id),
+        prob=math.exp(log_prob),
+        rank=int(rank_value),
+        entropy=entropy_value,
+        eligible_count=int(count_value),
+        top_ids=top.indices.cpu().numpy().astype(np.int64),
+        top_probs=top.values.exp().cpu().numpy().astype(np.float32),
+        eligible_mask=mask.cpu().numpy(),
+    )
+
+
 def trace_generation(
     loaded,
     prompt: str,
@@ -135,35 +188,21 @@ def trace_generation(
             logits = out.logits[0, -1]
             attention = _last_attention_rows(out.attentions)
             out = None  # the full attention matrices go now, not at the next step
-            log_probs = torch.log_softmax(logits.float(), dim=-1)
-            vocab_size = log_probs.shape[-1]
-            top = torch.topk(log_probs, min(settings.record_top_k, vocab_size))
-            choice = choose(logits, settings, generator)
-            chosen_log_prob = log_probs[choice.token_id]
-            probs = log_probs.exp()
-            entropy = -(probs * log_probs.clamp_min(torch.finfo(log_probs.dtype).min)).sum()
-            rank = (log_probs > chosen_log_prob).sum() + 1
-            eligible_mask = top.indices == choice.token_id if choice.eligible is None else choice.eligible[top.indices]
-            # One device -> host transfer for the scalars of this step (float32: MPS has no float64; token ids
-            # and counts stay exact below 2**24).
-            scalars = torch.stack(
-                [choice.token_id.float(), chosen_log_prob, entropy, rank.float()]
-                + ([torch.as_tensor(choice.eligible_count).float()] if choice.eligible is not None else [])
-            ).cpu()
-            token_id = int(scalars[0])
-            top_ids = top.indices.cpu().numpy().astype(np.int64)
+            stats = step_statistics(logits, settings, generator)
+            vocab_size = logits.shape[-1]
+            token_id = stats.token_id
             moment = Moment(
                 index=index,
                 token_id=token_id,
                 token=readable_token(tokenizer, token_id),
-                prob=float(np.exp(float(scalars[1]))),
-                rank=int(scalars[3]),
-                entropy=float(scalars[2]),
-                top_ids=top_ids,
-                top_probs=top.values.exp().cpu().numpy().astype(np.float32),
-                top_tokens=readable_tokens(tokenizer, top_ids),
-                eligible_count=1 if choice.eligible is None else int(scalars[4]),
-                eligible_mask=eligible_mask.cpu().numpy(),
+                prob=stats.prob,
+                rank=stats.rank,
+                entropy=stats.entropy,
+                top_ids=stats.top_ids,
+                top_probs=stats.top_probs,
+                top_tokens=readable_tokens(tokenizer, stats.top_ids),
+                eligible_count=stats.eligible_count,
+                eligible_mask=stats.eligible_mask,
                 attention=None if attention is None else attention.numpy(),
                 seconds=time.perf_counter() - started,
             )
