@@ -3,6 +3,8 @@ over the whole sequence, and transformers' own ``generate``."""
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 import torch
@@ -148,3 +150,24 @@ def test_plain_prompt_without_chat_template(smollm):
 def test_bad_input_raises_a_clear_value_error(smollm, prompt, settings, message):
     with pytest.raises(ValueError, match=message):
         trace_generation(smollm, prompt, settings)
+
+
+def test_two_sessions_can_trace_the_same_model_at_once(smollm, greedy_trace):
+    settings = DecodingSettings(max_new_tokens=6)
+    alone = trace_generation(smollm, "What is two plus two?", settings)
+    results = {}
+
+    def work(name, prompt):
+        results[name] = trace_generation(smollm, prompt, settings)
+
+    threads = [
+        threading.Thread(target=work, args=("a", greedy_trace.prompt)),
+        threading.Thread(target=work, args=("b", alone.prompt)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results["a"].generated_ids == greedy_trace.generated_ids[:6]
+    assert results["b"].generated_ids == alone.generated_ids
+    np.testing.assert_allclose(results["b"].moments[-1].attention, alone.moments[-1].attention, atol=1e-3)
