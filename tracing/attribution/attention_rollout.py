@@ -4,7 +4,8 @@ cheapest method, and a different question (information flow, not effect on the s
 contrast token.
 
 Per layer the heads' attention is averaged, the residual stream added (``0.5 * A + 0.5 * I``), rows
-renormalised, and the layers multiplied from the first up. A target at position P reads row P - 1. Memory
+renormalised, and the layers multiplied from the first up. A target at position P reads row P - 1 (with
+``prompt_only``, its prompt columns, not renormalised). Memory
 grows with layers * heads * length^2 (the attention weights of one forward pass).
 """
 

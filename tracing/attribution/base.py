@@ -133,7 +133,7 @@ class AttributionMatrix:
         return self.target_positions - self.prompt_length
 
     def row(self, m: int) -> Attribution:
-        """Row m as a one-moment Attribution (its scores cut to the positions that row covers)."""
+        """Row m as a one-moment Attribution (scores cut to the positions it covers; seconds shared evenly)."""
         position = int(self.target_positions[m])
         width = self.prompt_length if self.positions == PROMPT else position
         contrast = int(self.contrast_ids[m])
