@@ -3,8 +3,8 @@
 Times ``model.generate`` (KV cache, no attentions, greedy) against `tracing.decode.trace_generation`
 (every layer's attention row, top-k, entropy) on the same prompt, exactly ``--tokens`` new tokens each,
 interleaved (the order alternates every repeat) in one process with the same thread count, so background
-load hits both alike. Then one long run of each measures the per-token step time at several context
-lengths (it must stay flat-ish as the context grows) and the memory of a short and a long trace.
+load hits both alike. Then both run a few steps after prompts of several lengths, for the per-token step
+time as the context grows (it must stay flat-ish), and a short and a long trace are measured for memory.
 
     python benchmarks/trace_overhead.py --json
 
@@ -46,12 +46,22 @@ class StepClock:
         return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
 
 
-def run_generate(loaded, prompt_ids: list[int], tokens: int, clock: StepClock | None = None) -> float:
+class Stopwatch:
+    """Wall and process CPU seconds of a block (CPU time shows the work done, whatever else the machine runs)."""
+
+    def __enter__(self):
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc):
+        self.wall, self.cpu = time.perf_counter() - self.wall, time.process_time() - self.cpu
+
+
+def run_generate(loaded, prompt_ids: list[int], tokens: int, clock: StepClock | None = None) -> Stopwatch:
     from transformers import StoppingCriteriaList
 
     ids = torch.tensor([prompt_ids], device=loaded.device)
-    started = time.perf_counter()
-    with loaded.lock:
+    with Stopwatch() as watch, loaded.lock:
         out = loaded.model.generate(
             ids,
             attention_mask=torch.ones_like(ids),
@@ -61,32 +71,42 @@ def run_generate(loaded, prompt_ids: list[int], tokens: int, clock: StepClock | 
             pad_token_id=loaded.tokenizer.eos_token_id,
             stopping_criteria=StoppingCriteriaList([clock]) if clock else None,
         )
-    seconds = time.perf_counter() - started
     assert out.shape[1] == len(prompt_ids) + tokens, "generate did not make exactly the tokens asked for"
-    return seconds
+    return watch
 
 
-def run_trace(loaded, tokens: int, stamps: list[float] | None = None):
-    settings = DecodingSettings(max_new_tokens=tokens, stop_at_eos=False)
+def run_trace(loaded, tokens: int, stamps: list[float] | None = None, prompt: str = PROMPT, chat: bool = True):
+    settings = DecodingSettings(max_new_tokens=tokens, stop_at_eos=False, use_chat_template=chat)
     on_moment = (lambda moment: stamps.append(time.perf_counter())) if stamps is not None else None
-    started = time.perf_counter()
-    trace = trace_generation(loaded, PROMPT, settings, on_moment=on_moment)
-    seconds = time.perf_counter() - started
+    with Stopwatch() as watch:
+        trace = trace_generation(loaded, prompt, settings, on_moment=on_moment)
     assert len(trace.moments) == tokens
-    return seconds, trace
+    return watch, trace
 
 
-def step_seconds_at(stamps: list[float], prompt_len: int, context: int, window: int = 8) -> float | None:
-    """Median step time around the step whose forward pass attends over ``context`` keys.
+def text_of_about(loaded, tokens: int) -> str:
+    """Plain text that tokenizes to about ``tokens`` tokens (a context of that length for step timings)."""
+    ids = loaded.tokenizer((PROMPT + " ") * (tokens // 8 + 8), add_special_tokens=False)["input_ids"]
+    return loaded.tokenizer.decode(ids[: tokens - 1])
 
-    Step j (0-based, j >= 1) feeds generated token j-1 and attends over prompt_len + j keys; its time is the
-    gap between the stamps of steps j-1 and j.
-    """
-    centre = context - prompt_len
-    lo, hi = max(1, centre - window), min(len(stamps) - 1, centre + window)
-    if lo > hi:
-        return None
-    return statistics.median(stamps[j] - stamps[j - 1] for j in range(lo, hi + 1))
+
+def median_step_seconds(stamps: list[float]) -> float:
+    """Median time of the steps after the first (the first one reads the whole prompt)."""
+    return statistics.median(b - a for a, b in zip(stamps, stamps[1:], strict=False))
+
+
+def step_times(loaded, context: int, steps: int) -> dict:
+    """Per-token step time of generate and of the trace once ``context`` tokens have been read."""
+    prompt = text_of_about(loaded, context)
+    _, prompt_ids = render_prompt(loaded, prompt, use_chat_template=False)
+    clock, stamps = StepClock(), []
+    run_generate(loaded, prompt_ids, steps, clock)
+    run_trace(loaded, steps, stamps, prompt=prompt, chat=False)
+    return {
+        "context": len(prompt_ids),
+        "generate": round(1000 * median_step_seconds(clock.stamps), 3),
+        "trace": round(1000 * median_step_seconds(stamps), 3),
+    }
 
 
 def trace_memory(trace) -> dict:
@@ -105,28 +125,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default=None, help="model id (default: the catalog's default)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--tokens", type=int, default=128, help="new tokens per timed run")
-    parser.add_argument("--repeats", type=int, default=5, help="timed runs of each, interleaved")
-    parser.add_argument("--long-tokens", type=int, default=1024, help="new tokens of the long run (0 skips it)")
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--repeats", type=int, default=4, help="timed runs of each, interleaved")
+    parser.add_argument("--long-tokens", type=int, default=1024, help="tokens of the long trace measured for memory")
+    parser.add_argument("--step-tokens", type=int, default=16, help="steps timed at each context length")
+    # One thread by default: on a CPU shared with other work, multi-threaded steps stall on descheduled
+    # threads (20x slower here) and swamp what is measured; both sides always get the same count.
+    parser.add_argument("--threads", type=int, default=1, help="torch threads for both (default 1)")
     parser.add_argument("--json", action="store_true", help="print only the JSON summary")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     say = (lambda *a: None) if args.json else (lambda *a: print(*a, file=sys.stderr))
 
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()  # stdout carries the JSON result only
     loaded = load_model(args.model or default_entry().id, device=args.device)
     _, prompt_ids = render_prompt(loaded, PROMPT)
     say(f"{loaded.id} on {loaded.device}, {args.threads} threads, prompt {len(prompt_ids)} tokens")
     run_generate(loaded, prompt_ids, 8)  # warm-up: first calls pay one-off costs
     run_trace(loaded, 8)
 
-    generate_times, trace_times = [], []
+    watches: dict[str, list[Stopwatch]] = {"generate": [], "trace": []}
     for repeat in range(args.repeats):
         pair = [("generate", lambda: run_generate(loaded, prompt_ids, args.tokens))]
         pair.append(("trace", lambda: run_trace(loaded, args.tokens)[0]))
         for name, run in pair if repeat % 2 == 0 else pair[::-1]:
-            seconds = run()
-            (generate_times if name == "generate" else trace_times).append(seconds)
-            say(f"repeat {repeat}: {name} {seconds:.3f} s")
+            watch = run()
+            watches[name].append(watch)
+            say(f"repeat {repeat}: {name} {watch.wall:.3f} s wall, {watch.cpu:.3f} s CPU")
+    generate_times = [w.wall for w in watches["generate"]]
+    trace_times = [w.wall for w in watches["trace"]]
+    cpu_median = {name: statistics.median(w.cpu for w in ws) for name, ws in watches.items()}
     _, short_trace = run_trace(loaded, args.tokens)
     result = {
         "model": loaded.id,
@@ -140,24 +169,16 @@ def main(argv: list[str] | None = None) -> int:
         "generate_median_s": round(statistics.median(generate_times), 4),
         "trace_median_s": round(statistics.median(trace_times), 4),
         "ratio": round(statistics.median(trace_times) / statistics.median(generate_times), 4),
+        "cpu_ratio": round(cpu_median["trace"] / cpu_median["generate"], 4),
         "memory": {f"trace_{args.tokens}": trace_memory(short_trace)},
     }
     del short_trace
 
+    result["step_ms"] = {str(c): step_times(loaded, c, args.step_tokens) for c in CONTEXTS}
     if args.long_tokens:
-        clock, stamps = StepClock(), []
-        run_generate(loaded, prompt_ids, args.long_tokens, clock)
-        _, long_trace = run_trace(loaded, args.long_tokens, stamps)
+        _, long_trace = run_trace(loaded, args.long_tokens)
         result["memory"][f"trace_{args.long_tokens}"] = trace_memory(long_trace)
         del long_trace
-        contexts = [c for c in CONTEXTS if len(prompt_ids) < c <= len(prompt_ids) + args.long_tokens]
-        result["step_ms"] = {
-            str(c): {
-                "generate": round(1000 * step_seconds_at(clock.stamps, len(prompt_ids), c), 3),
-                "trace": round(1000 * step_seconds_at(stamps, len(prompt_ids), c), 3),
-            }
-            for c in contexts
-        }
     say(json.dumps(result, indent=2))
     print(json.dumps(result))
     return 0
