@@ -190,7 +190,8 @@ def train(
             torch.utils.data.DataLoader(encoded, batch_sampler=batches, collate_fn=lambda b: collate(b, pad_id))
         )
         for batch in loader:
-            if (stop_flag is not None and stop_flag()) or report.stop_requested():
+            asked = (stop_flag is not None and stop_flag()) or report.stop_requested()
+            if _any_process(accelerator, asked):  # every rank stops at the same step, or DDP would hang
                 raise StopRequested(f"stopped at step {step} of {total_steps}")
             started = time.perf_counter()
             loss, _ = loss_fn(model, batch)
@@ -246,6 +247,12 @@ def train(
         result["adapter_id"], result["adapter_path"] = save_adapter(tuned, tokenizer, config, result, job_id)
         log.info("adapter %s saved to %s", result["adapter_id"], result["adapter_path"])
     return result
+
+
+def _any_process(accelerator: Accelerator, flag: bool) -> bool:
+    if accelerator.num_processes == 1:
+        return flag
+    return bool(accelerator.reduce(torch.tensor(float(flag), device=accelerator.device), reduction="sum") > 0)
 
 
 def _brief(metrics: dict) -> str:

@@ -85,7 +85,7 @@ def test_tiny_job_end_to_end_and_adapter_loads_back(workdir):
 
     assert job.adapter_id in [e.id for e in load_catalog() if e.source == "adapter"]
     tuned = load_model(job.adapter_id, device="cpu")
-    test = [{"prompt": e["prompt"], "response": e["response"]} for e in evaluations["tuned"]["examples"]]
+    test = [{"prompt": e["prompt"], "response": e["reference"]} for e in evaluations["tuned"]["examples"]]
     assert generate(tuned.model, tuned.tokenizer, test, max_new_tokens=8) == [
         e["output"] for e in evaluations["tuned"]["examples"]
     ]
@@ -104,7 +104,7 @@ def test_stop_is_graceful_and_kill_marks_failed_with_log_tail(workdir):
     stop(store, stopped, wait=True, grace_s=60)
     job = store.get(stopped)
     assert job.status == "stopped" and "stopped at step" in (job.error or "")
-    wait_for(store, killed, lambda j: j.status == "running")  # the queue moves on
+    wait_for(store, killed, lambda j: j.status == "running" and j.step >= 1)  # the queue moves on
     victim = store.get(killed)
     import os
 
