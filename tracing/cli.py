@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from tracing.cli_compare import subcommands as compare_subcommands
 from tracing.trace import MAX_NEW_TOKENS_LIMIT, DecodingSettings, Trace, load_trace
 
 USAGE_ERROR = 2
@@ -164,6 +165,7 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "run": Subcommand("generate from a prompt and save the trace", add_run_arguments, run_run),
     "show": Subcommand("print a trace's moments as a table", add_show_arguments, run_show),
     "export-html": Subcommand("write a trace as one offline HTML page", add_export_html_arguments, run_export_html),
+    **compare_subcommands(),
 }
 
 

@@ -1,0 +1,244 @@
+"""``python -m tracing compare | branch | consistency``: the comparison subcommands of the trace CLI.
+
+`subcommands()` hands tracing/cli.py its registry entries. This module reads tracing.cli only inside
+functions (cli.py imports it while it is itself being imported), and loads models through ``cli.load_model``
+so tests can hand in a model already loaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from tracing.trace import MAX_NEW_TOKENS_LIMIT, Trace
+
+
+def _cli():
+    from tracing import cli
+
+    return cli
+
+
+def add_decoding_arguments(parser: argparse.ArgumentParser, max_new_tokens: int) -> None:
+    """The decoding options `run` has, under the same names (so `cli.settings_from_args` reads them)."""
+    parser.add_argument(
+        "--max-new-tokens",
+        type=int,
+        default=max_new_tokens,
+        help=f"tokens to generate, 1 to {MAX_NEW_TOKENS_LIMIT} (default {max_new_tokens})",
+    )
+    sampling = parser.add_argument_group("sampling (any of these turns sampling on; greedy otherwise)")
+    sampling.add_argument("--temperature", type=float, default=None)
+    sampling.add_argument("--top-p", type=float, default=None)
+    sampling.add_argument("--top-k", type=int, default=None, help="0 turns it off")
+    sampling.add_argument("--seed", type=int, default=None, help="makes sampling reproducible")
+    sampling.add_argument("--sample", action="store_true", help="sample with temperature 1 and no filters")
+    parser.add_argument("--record-top-k", type=int, default=20, help="top tokens kept per moment (default 20)")
+    parser.add_argument("--no-chat-template", action="store_true", help="feed the prompt as plain text")
+    parser.add_argument("--ignore-eos", action="store_true", help="generate all max-new-tokens, past the end")
+    parser.add_argument("--device", default=None, help="cpu, cuda, mps (default: the best available)")
+
+
+def _prompt(args: argparse.Namespace) -> str:
+    if not args.prompt.strip():
+        raise _cli().UsageError("The prompt is empty: give --prompt some text for the model to continue or answer.")
+    return args.prompt
+
+
+# --- compare --------------------------------------------------------------------------------------------
+
+
+def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model-a", required=True, help="catalog id (an adapter's id too), hub id or folder")
+    parser.add_argument("--model-b", required=True, help="the other model; the same id compares a model with itself")
+    parser.add_argument("--prompt", required=True, help="the user's text (the chat template is applied)")
+    parser.add_argument("--lead", choices=("a", "b"), default="a", help="which model decodes (default a)")
+    parser.add_argument("--own-paths", action="store_true", help="also let the other model decode on its own")
+    add_decoding_arguments(parser, max_new_tokens=32)
+    parser.add_argument("--out", type=Path, default=None, help="comparison file to write (.zip)")
+
+
+def format_comparison(comparison) -> str:
+    """A per-moment table: both tokens, KL both ways, whether the greedy picks differ, and the split."""
+    from tracing.cli import quoted
+
+    a, b = comparison.trace_a, comparison.trace_b
+    lead = comparison.lead
+    lines = [
+        f"a       {a.adapter or a.model_id}" + ("  (decodes)" if lead == "a" else "  (reads b's tokens)"),
+        f"b       {b.adapter or b.model_id}" + ("  (decodes)" if lead == "b" else "  (reads a's tokens)"),
+        f"prompt  {a.prompt!r}",
+        f"text    {comparison.trace(lead).text!r}",
+        "",
+        f"{'#':>4}  {'token':<16} {'p(a)':>7} {'p(b)':>7} {'KL(a||b)':>9} {'KL(b||a)':>9}  greedy",
+    ]
+    for d, ma, mb in zip(comparison.moments, a.moments, b.moments, strict=True):
+        greedy = "differ" if d.greedy_differs else "same"
+        lines.append(
+            f"{d.index:>4}  {quoted(ma.token, 16):<16} {ma.prob:>7.4f} {mb.prob:>7.4f} "
+            f"{d.kl_a_b:>9.5f} {d.kl_b_a:>9.5f}  {greedy}"
+        )
+    split = comparison.first_greedy_divergence
+    lines += [
+        "",
+        f"mean KL(a||b) {comparison.kl_a_b.mean():.5f}, KL(b||a) {comparison.kl_b_a.mean():.5f} nats",
+        "greedy choices agree at every moment" if split is None else _split_line(comparison, split),
+    ]
+    if comparison.own_path is not None:
+        free = comparison.first_path_divergence
+        lines.append(
+            f"own paths: {comparison.follower}'s own generation {comparison.own_path.text!r} "
+            + ("is the same" if free is None else f"parts from {lead}'s at moment {free}")
+        )
+    return "\n".join(lines)
+
+
+def _split_line(comparison, split: int) -> str:
+    # A side's greedy pick is the top of its own distribution, so its text is that side's top token.
+    a, b = (comparison.trace(side).moments[split].top_tokens[0] for side in ("a", "b"))
+    return f"greedy choices first part at moment {split}: a would pick '{a}', b would pick '{b}'"
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    from tracing.compare import compare_traces
+
+    cli = _cli()
+    prompt = _prompt(args)
+    settings = cli.settings_from_args(args)
+    loaded_a = cli.load_model(args.model_a, args.device)
+    loaded_b = loaded_a if args.model_b == args.model_a else cli.load_model(args.model_b, args.device)
+    comparison = compare_traces(loaded_a, loaded_b, prompt, settings, lead=args.lead, own_path=args.own_paths)
+    print(format_comparison(comparison))
+    if args.out is not None:
+        print(f"wrote {comparison.save(args.out)}")
+    return 0
+
+
+# --- branch ---------------------------------------------------------------------------------------------
+
+
+def add_branch_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", type=Path, help="a trace file written by `run` (or by `branch`)")
+    parser.add_argument("--moment", type=int, required=True, help="the moment whose token to replace")
+    token = parser.add_mutually_exclusive_group(required=True)
+    token.add_argument("--token", help="the text to force there (all its tokens, in order)")
+    token.add_argument("--token-id", type=int, help="one token id to force there")
+    parser.add_argument(
+        "--max-new-tokens", type=int, default=None, help="length of the whole branch (default: the trace's)"
+    )
+    parser.add_argument("--device", default=None, help="cpu, cuda, mps (default: the best available)")
+    parser.add_argument("--out", type=Path, required=True, help="the branch's trace file to write")
+
+
+def _checked_moment(trace: Trace, moment: int) -> int:
+    if not 0 <= moment < len(trace.moments):
+        raise _cli().UsageError(
+            f"--moment {moment} is not in this trace: it has moments 0 to {len(trace.moments) - 1}."
+            if trace.moments
+            else "This trace has no moments to branch at."
+        )
+    return moment
+
+
+def run_branch(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from tracing.branch import branch, token_ids_for
+
+    cli = _cli()
+    trace = cli.read_trace(args.file)
+    moment = _checked_moment(trace, args.moment)
+    if args.token is not None and args.token == "":
+        raise cli.UsageError("--token is empty: give the text to force (a leading space counts).")
+    settings = trace.settings
+    if args.max_new_tokens is not None:
+        settings = replace(settings, max_new_tokens=args.max_new_tokens).validate()
+    loaded = cli.load_model(trace.adapter or trace.model_id, args.device)
+    forced = [args.token_id] if args.token is None else token_ids_for(loaded.tokenizer, args.token)
+    result = branch(loaded, trace, moment, forced, settings)
+    path = result.save(args.out)
+    meta = result.info["branch"]
+    print(
+        f"wrote {path}: at moment {moment} forced {''.join(meta['forced_tokens'])!r} instead of "
+        f"{meta['replaced_token']!r}; {len(result.moments)} moments, stopped by {result.stop_reason}"
+    )
+    print(f"original  {trace.text!r}")
+    print(f"branch    {result.text!r}")
+    return 0
+
+
+# --- consistency ----------------------------------------------------------------------------------------
+
+
+def add_consistency_arguments(parser: argparse.ArgumentParser) -> None:
+    from tracing.consistency import DEFAULT_ANSWER_PATTERN
+
+    parser.add_argument("--model", required=True, help="catalog id (an adapter's id too), hub id or folder")
+    parser.add_argument("--prompt", required=True, help="the question")
+    parser.add_argument("-n", "--paths", type=int, default=5, help="how many paths to sample (default 5)")
+    parser.add_argument(
+        "--pattern",
+        default=DEFAULT_ANSWER_PATTERN,
+        help=f"regex whose last match (first group) is a path's answer (default {DEFAULT_ANSWER_PATTERN!r})",
+    )
+    add_decoding_arguments(parser, max_new_tokens=96)
+    parser.add_argument("--out", type=Path, default=None, help="consistency file to write (.zip)")
+
+
+def format_consistency(result) -> str:
+    from tracing.cli import quoted
+
+    lines = [f"{'path':>4}  {'seed':>6}  {'answer':<12} text"]
+    for i, (seed, answer, path) in enumerate(zip(result.seeds, result.answers, result.paths, strict=True)):
+        lines.append(f"{i:>4}  {seed:>6}  {answer if answer is not None else '-':<12} {path.text!r}")
+    lines += [
+        "",
+        f"majority answer {result.majority!r}, agreement {result.agreement:.0%} of {len(result.paths)} paths"
+        if result.majority is not None
+        else f"no path gave an answer matching {result.answer_pattern!r}",
+    ]
+    d = result.divergence
+    if d is None:
+        lines.append("every path generated the same tokens")
+        return "\n".join(lines)
+    top = "  ".join(f"{quoted(t, 14)} {p:.3f}" for t, p in zip(d.top_tokens[:6], d.top_probs[:6], strict=False))
+    lines += [f"paths first part at moment {d.moment}; the shared distribution there: {top}"]
+    for i, choice in enumerate(d.choices):
+        took = "had ended" if choice.token is None else f"took {quoted(choice.token, 16)} (p {choice.prob:.3f})"
+        lines.append(f"  path {i} {took}")
+    return "\n".join(lines)
+
+
+def run_consistency(args: argparse.Namespace) -> int:
+    from tracing.consistency import MAX_PATHS, compile_pattern, consistency
+
+    cli = _cli()
+    prompt = _prompt(args)
+    if not 2 <= args.paths <= MAX_PATHS:
+        raise cli.UsageError(f"-n must be from 2 to {MAX_PATHS} paths, got {args.paths}.")
+    compile_pattern(args.pattern)
+    args.sample = True  # consistency samples; the options only shape how
+    settings = cli.settings_from_args(args)
+    loaded = cli.load_model(args.model, args.device)
+    result = consistency(loaded, prompt, args.paths, settings, answer_pattern=args.pattern)
+    print(format_consistency(result))
+    if args.out is not None:
+        print(f"wrote {result.save(args.out)}")
+    return 0
+
+
+def subcommands() -> dict:
+    """The registry entries for tracing/cli.py."""
+    from tracing.cli import Subcommand
+
+    return {
+        "compare": Subcommand(
+            "one prompt through two models: per-moment KL and where they part", add_compare_arguments, run_compare
+        ),
+        "branch": Subcommand(
+            "force another token at a moment of a trace and decode on", add_branch_arguments, run_branch
+        ),
+        "consistency": Subcommand(
+            "sample several reasoning paths and compare their answers", add_consistency_arguments, run_consistency
+        ),
+    }
