@@ -74,6 +74,7 @@ def sample_path(split: str) -> Path:
     return SAMPLES_DIR / f"addition_{split}.jsonl"
 
 
-def write_jsonl(rows: list[dict], path: Path) -> None:
+def write_jsonl(rows: list[dict], path: str | Path) -> None:
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
