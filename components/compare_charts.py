@@ -1,0 +1,138 @@
+"""Charts of two traces compared: the KL timeline with the first divergence marked, and the distribution
+at the moment sampled paths part, with how many paths took each token."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from components.probabilities import shown
+from components.timeline import selected_moment
+from tracing.compare import Comparison
+from tracing.consistency import Divergence
+
+A_COLOUR = "#1f77b4"
+B_COLOUR = "#ff7f0e"
+SPLIT_COLOUR = "#e53935"
+SELECTED_COLOUR = "#ff4b4b"
+PLOT_CONFIG = {"displayModeBar": False}
+
+
+def kl_timeline_figure(comparison: Comparison, selected: int) -> go.Figure:
+    """KL(a||b) and KL(b||a) per moment (nats); moments where the greedy picks differ get red markers, the
+    first such moment a dashed line. Every point carries its moment index as ``customdata``."""
+    moments = comparison.moments
+    xs = [m.index for m in moments]
+    lead = comparison.trace(comparison.lead)
+    tokens = [shown(m.token) for m in lead.moments]
+    fig = go.Figure()
+    for name, values, colour in (
+        ("KL(a‖b)", comparison.kl_a_b, A_COLOUR),
+        ("KL(b‖a)", comparison.kl_b_a, B_COLOUR),
+    ):
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=values,
+                customdata=xs,
+                name=name,
+                mode="lines+markers",
+                line={"color": colour, "width": 1.5},
+                marker={"size": [10 if m.greedy_differs else 6 for m in moments], "color": colour},
+                text=tokens,
+                hovertemplate=f"moment %{{x}}: <b>%{{text}}</b><br>{name} = %{{y:.4f}} nats<extra></extra>",
+            )
+        )
+    parted = [m.index for m in moments if m.greedy_differs]
+    if parted:
+        fig.add_trace(
+            go.Scatter(
+                x=parted,
+                y=[max(comparison.kl_a_b[i], comparison.kl_b_a[i]) for i in parted],
+                customdata=parted,
+                name="greedy picks differ",
+                mode="markers",
+                marker={"size": 13, "color": "rgba(0,0,0,0)", "line": {"color": SPLIT_COLOUR, "width": 2}},
+                hovertemplate="moment %{x}: the greedy picks differ<extra></extra>",
+            )
+        )
+    split = comparison.first_greedy_divergence
+    if split is not None:
+        fig.add_vline(
+            x=split,
+            line={"color": SPLIT_COLOUR, "width": 1.5, "dash": "dash"},
+            annotation_text="greedy picks part",
+            annotation_position="top left",
+            annotation_font={"size": 10, "color": SPLIT_COLOUR},
+        )
+    if 0 <= selected < len(moments):
+        fig.add_vline(x=selected, line={"color": SELECTED_COLOUR, "width": 2})
+    fig.update_layout(
+        height=230,
+        margin={"l": 10, "r": 10, "t": 20, "b": 10},
+        xaxis={"title": "moment", "range": [-0.5, max(len(moments) - 0.5, 0.5)], "fixedrange": True},
+        yaxis={"title": "KL (nats)", "rangemode": "tozero", "fixedrange": True},
+        legend={"orientation": "h", "y": 1.08, "yanchor": "bottom", "x": 0, "font": {"size": 11}},
+        clickmode="event+select",
+        dragmode=False,
+        hovermode="closest",
+    )
+    return fig
+
+
+def kl_timeline(comparison: Comparison, selected: int, key: str, on_pick: Callable[[int], None]) -> None:
+    """Draws the KL timeline; clicking a point calls ``on_pick(moment)`` before the rerun."""
+
+    def picked() -> None:
+        moment = selected_moment(st.session_state.get(key))
+        if moment is not None:
+            on_pick(moment)
+
+    st.plotly_chart(
+        kl_timeline_figure(comparison, selected),
+        key=key,
+        on_select=picked,
+        selection_mode="points",
+        config=PLOT_CONFIG,
+    )
+
+
+def divergence_figure(divergence: Divergence, count: int = 10) -> go.Figure:
+    """The distribution the paths shared where they parted (most likely on top), each bar labelled with how
+    many paths took that token; tokens some path took are drawn red."""
+    taken = Counter(c.token_id for c in divergence.choices if c.token_id is not None)
+    count = min(count, len(divergence.top_ids))
+    ids = divergence.top_ids[:count]
+    labels = [f"{i + 1}. {shown(t)}" for i, t in enumerate(divergence.top_tokens[:count])]
+    probs = divergence.top_probs[:count]
+    fig = go.Figure(
+        go.Bar(
+            x=probs,
+            y=labels,
+            orientation="h",
+            marker={"color": [SPLIT_COLOUR if taken.get(i) else A_COLOUR for i in ids]},
+            text=[
+                f"{p:.1%}" + (f" · {taken[i]} path{'s' * (taken[i] != 1)}" if taken.get(i) else "")
+                for i, p in zip(ids, probs, strict=True)
+            ],
+            textposition="outside",
+            cliponaxis=False,
+            hovertemplate="%{y}: p = %{x:.4f}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        height=max(200, 24 * count + 50),
+        margin={"l": 10, "r": 60, "t": 10, "b": 10},
+        xaxis={
+            "title": "probability",
+            "range": [0, min(1.0, max(probs, default=1.0) * 1.35 + 0.02)],
+            "fixedrange": True,
+        },
+        yaxis={"type": "category", "autorange": "reversed", "fixedrange": True, "tickfont": {"family": "monospace"}},
+        dragmode=False,
+        showlegend=False,
+    )
+    return fig

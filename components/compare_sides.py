@@ -1,0 +1,59 @@
+"""Two traces side by side at one moment: for each, the chosen token, the probability panel and an attention
+summary, drawn with the trace page's components. Used by the compare page and the branch panel."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from components.attention import head_grid_figure, head_strip, top_attended
+from components.probabilities import shown, top_k_figure
+from tracing.trace import Trace
+from tracing.views import head_summary, prefix_tokens
+
+PLOT_CONFIG = {"displayModeBar": False}
+
+
+def head_picker(trace: Trace, key: str) -> tuple[int, int] | None:
+    """One layer and head for both sides (so their attention rows are the same head); None without weights."""
+    if trace.num_layers is None:
+        return None
+    cols = st.columns(2)
+    layer = cols[0].number_input("Layer", 0, trace.num_layers - 1, value=trace.num_layers - 1, key=f"{key}_layer")
+    head = cols[1].number_input("Head", 0, trace.num_heads - 1, value=0, key=f"{key}_head")
+    return int(layer), int(head)
+
+
+def moment_side(trace: Trace, index: int, title: str, head: tuple[int, int] | None, key: str, note: str = "") -> None:
+    """One trace's moment ``index``: what it chose (or read), its top-k, and one head's attention."""
+    st.markdown(f"**{title}**")
+    if index >= len(trace.moments):
+        st.info(f"This trace ended after {len(trace.moments)} moments.")
+        return
+    m = trace.moments[index]
+    st.markdown(
+        f"`{shown(m.token)}` p = {m.prob:.3f} · rank {m.rank} · entropy {m.entropy:.2f} nats"
+        + (f" · {note}" if note else "")
+    )
+    st.plotly_chart(top_k_figure(m, count=8), config=PLOT_CONFIG, key=f"{key}_topk")
+    if m.attention is None or head is None:
+        return
+    layer, head_index = head
+    summary = head_summary(m.attention, trace.prompt_len, "generated")
+    st.caption(f"Each cell: one head's {summary.label}.")
+    st.plotly_chart(head_grid_figure(summary, layer, head_index), config=PLOT_CONFIG, key=f"{key}_grid")
+    tokens = prefix_tokens(trace, index)
+    weights = m.attention[layer, head_index].astype("float32")
+    top = ", ".join(f"`{shown(text)}` {w:.2f}" for text, w in top_attended(tokens, weights, 3))
+    st.markdown(f"Layer {layer}, head {head_index} looks most at {top}")
+    specials = {i for i, text in enumerate(tokens) if text.startswith("⟨") and text.endswith("⟩")}
+    head_strip(tokens, weights, trace.prompt_len, specials)
+
+
+def top_k_texts(trace: Trace, index: int) -> dict[int, str]:
+    """Token id -> readable text for the ids recorded at a moment (its top-k and its chosen token)."""
+    m = trace.moments[index]
+    return {int(i): t for i, t in zip(m.top_ids, m.top_tokens, strict=True)} | {m.token_id: m.token}
+
+
+def token_list(ids: list[int], texts: dict[int, str]) -> str:
+    return ", ".join(f"`{shown(texts.get(i, f'id {i}'))}`" for i in ids) or "none"
