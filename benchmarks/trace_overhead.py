@@ -35,14 +35,18 @@ PROMPT = "Write a short story about a lighthouse keeper who finds a message in a
 CONTEXTS = (64, 256, 1024)
 
 
+def now() -> tuple[float, float]:
+    return time.perf_counter(), time.process_time()
+
+
 class StepClock:
     """A stopping criterion that never stops, only notes when each generate step ends."""
 
     def __init__(self) -> None:
-        self.stamps: list[float] = []
+        self.stamps: list[tuple[float, float]] = []
 
     def __call__(self, input_ids, scores, **kwargs):
-        self.stamps.append(time.perf_counter())
+        self.stamps.append(now())
         return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
 
 
@@ -75,9 +79,9 @@ def run_generate(loaded, prompt_ids: list[int], tokens: int, clock: StepClock | 
     return watch
 
 
-def run_trace(loaded, tokens: int, stamps: list[float] | None = None, prompt: str = PROMPT, chat: bool = True):
+def run_trace(loaded, tokens: int, stamps: list | None = None, prompt: str = PROMPT, chat: bool = True):
     settings = DecodingSettings(max_new_tokens=tokens, stop_at_eos=False, use_chat_template=chat)
-    on_moment = (lambda moment: stamps.append(time.perf_counter())) if stamps is not None else None
+    on_moment = (lambda moment: stamps.append(now())) if stamps is not None else None
     with Stopwatch() as watch:
         trace = trace_generation(loaded, prompt, settings, on_moment=on_moment)
     assert len(trace.moments) == tokens
@@ -90,9 +94,10 @@ def text_of_about(loaded, tokens: int) -> str:
     return loaded.tokenizer.decode(ids[: tokens - 1])
 
 
-def median_step_seconds(stamps: list[float]) -> float:
-    """Median time of the steps after the first (the first one reads the whole prompt)."""
-    return statistics.median(b - a for a, b in zip(stamps, stamps[1:], strict=False))
+def median_step_ms(stamps: list[tuple[float, float]], clock: int) -> float:
+    """Median wall (clock 0) or CPU (clock 1) milliseconds of the steps after the first (which reads the
+    whole prompt)."""
+    return round(1000 * statistics.median(b[clock] - a[clock] for a, b in zip(stamps, stamps[1:], strict=False)), 3)
 
 
 def step_times(loaded, context: int, steps: int) -> dict:
@@ -104,8 +109,10 @@ def step_times(loaded, context: int, steps: int) -> dict:
     run_trace(loaded, steps, stamps, prompt=prompt, chat=False)
     return {
         "context": len(prompt_ids),
-        "generate": round(1000 * median_step_seconds(clock.stamps), 3),
-        "trace": round(1000 * median_step_seconds(stamps), 3),
+        "generate": median_step_ms(clock.stamps, 0),
+        "trace": median_step_ms(stamps, 0),
+        "generate_cpu": median_step_ms(clock.stamps, 1),
+        "trace_cpu": median_step_ms(stamps, 1),
     }
 
 
