@@ -119,6 +119,7 @@ def test_run_show_and_export_end_to_end(capsys, offline_model, tmp_path):
     assert code == 0 and (tmp_path / "page.html").stat().st_size > 1000
 
 
+@pytest.mark.slow  # two fresh interpreters that import torch
 def test_module_entry_point_runs_without_traceback(tmp_path):
     path = make_trace().save(tmp_path / "t.safetensors")
     shown = subprocess.run(
