@@ -1,0 +1,128 @@
+"""The branch panel the trace page shows for its chosen moment: pick another token (from the moment's top-k,
+or typed), decode on from there, and walk the tree of branches.
+
+The panel takes the trace page's moment as its own, so a branch and the trace it came from are looked at
+through one moment selector. A session keeps one `BranchTree` per trace it has looked at (the last few).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import streamlit as st
+
+from components.branch_view import branch_strip, node_label
+from components.compare_sides import head_picker, moment_side
+from components.probabilities import shown
+from tracing.branch import BranchTree, forced_moments, token_ids_for
+from tracing.trace import Trace
+
+TREES = "branch_trees"  # list[BranchTree], newest last
+PENDING = "branch_pending"  # node id to select on the next run (a new branch)
+ERROR = "branch_error"
+KEPT_TREES = 4
+TYPED = -1  # the "type a token" choice
+
+
+def tree_for(trace: Trace) -> BranchTree:
+    """The session's tree rooted at this very trace object, made on first use."""
+    trees: list[BranchTree] = st.session_state.setdefault(TREES, [])
+    tree = next((t for t in trees if t.root.trace is trace), None)
+    if tree is None:
+        tree = BranchTree.from_trace(trace)
+        trees.append(tree)
+        del trees[:-KEPT_TREES]
+    return tree
+
+
+def grow(tree: BranchTree, loaded, node_id: str, moment: int, key: str, picker_key: str) -> None:
+    """Button callback: makes the branch before the rerun, then selects it. Reads the controls' values
+    from the session (a value changed in the same interaction as the click is already there)."""
+    choice = st.session_state.get(f"{key}_choice")
+    typed = st.session_state.get(f"{key}_typed") or ""
+    after = int(st.session_state.get(f"{key}_after") or 1)
+    model = loaded() if callable(loaded) else loaded
+    if model is None:
+        return
+    source = tree.node(node_id).trace
+    try:
+        ids = token_ids_for(model.tokenizer, typed) if choice == TYPED else [choice]
+        settings = replace(source.settings, max_new_tokens=moment + len(ids) + after)
+        node = tree.grow(model, node_id, moment, ids, settings)
+    except ValueError as exc:
+        st.session_state[ERROR] = str(exc)
+        return
+    st.session_state[PENDING] = (picker_key, node.id)
+
+
+def node_picker(tree: BranchTree, key: str) -> str:
+    pending = st.session_state.pop(PENDING, None)
+    if pending and pending[0] == key:
+        st.session_state[key] = pending[1]
+    labels = {node.id: node_label(depth, node) for depth, node in tree.walk()}
+    if st.session_state.get(key) not in labels:
+        st.session_state[key] = "root"
+    return st.selectbox("Branches", list(labels), format_func=labels.get, key=key)
+
+
+def branch_controls(tree: BranchTree, loaded, node_id: str, moment: int, tree_key: str) -> None:
+    key = f"{tree_key}_{node_id}_{moment}"  # the choices differ per branch and moment
+    source = tree.node(node_id).trace
+    m = source.moments[moment]
+    choices = {
+        int(i): f"{shown(t)}  (p = {p:.3f})" for i, t, p in zip(m.top_ids, m.top_tokens, m.top_probs, strict=True)
+    }
+    choices.pop(m.token_id, None)
+    choices[TYPED] = "type a token…"
+    cols = st.columns([2, 1.4, 1, 1], vertical_alignment="bottom")
+    choice = cols[0].selectbox(
+        f"Instead of `{shown(m.token)}` at moment {moment}, force",
+        list(choices),
+        format_func=choices.get,
+        key=f"{key}_choice",
+    )
+    if choice == TYPED:
+        cols[1].text_input(
+            "Token text", key=f"{key}_typed", help="A leading space counts; several tokens are forced in order."
+        )
+    cols[2].number_input("Tokens after it", 1, 512, value=max(len(source.moments) - moment - 1, 8), key=f"{key}_after")
+    cols[3].button(
+        "Branch here",
+        icon=":material/call_split:",
+        key=f"{key}_go",
+        on_click=grow,
+        args=(tree, loaded, node_id, moment, key, f"{tree_key}_node"),
+    )
+
+
+def branch_panel(loaded, trace: Trace, moment_index: int) -> None:
+    """The branch UI for ``trace`` at its moment ``moment_index``.
+
+    ``loaded`` is the trace's LoadedModel, or a function returning it (or None), called only when a branch
+    is made, so looking costs no model load.
+    """
+    tree = tree_for(trace)
+    key = f"branch_{id(tree)}"
+    with st.expander("What if… branch at this moment", expanded=len(tree.nodes) > 1, icon=":material/call_split:"):
+        if error := st.session_state.pop(ERROR, None):
+            st.error(error, icon=":material/error:")
+        node = tree.node(node_picker(tree, f"{key}_node"))
+        if moment_index >= len(node.trace.moments):
+            st.info(f"This branch has {len(node.trace.moments)} moments; pick an earlier moment to branch it.")
+            return
+        branch_controls(tree, loaded, node.id, moment_index, key)
+        if node.parent is not None:
+            branch_view(tree.node(node.parent).trace, node.trace, node.moment, moment_index)
+
+
+def branch_view(parent: Trace, child: Trace, branch_moment: int, moment: int) -> None:
+    """The branch and the trace it came from, each at the shared moment."""
+    st.markdown(f"**Parent:** {parent.text!r}")
+    branch_strip(child, moment, shared_until=branch_moment)
+    forced = moment in forced_moments(child)
+    head = head_picker(child, "branch_att")
+    cols = st.columns(2, gap="medium", border=True)
+    with cols[0]:
+        moment_side(parent, moment, "parent", head, key="branch_side_parent")
+    with cols[1]:
+        moment_side(child, moment, "branch", head, key="branch_side_child", note="forced" if forced else "")
