@@ -231,6 +231,7 @@ def train(
     result |= {
         "steps": step,
         "tokens": tokens,
+        "padded_tokens": padded_tokens,
         "train_seconds": train_seconds,
         "final_loss": last_loss,
         "tokens_per_second": tokens / max(train_seconds, 1e-9),
