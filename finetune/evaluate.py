@@ -87,6 +87,13 @@ def generate(model, tokenizer, examples: list[dict], *, max_new_tokens: int = 64
     return outputs
 
 
+def prompt_of(example: dict) -> str:
+    """The question as a person would read it: the prompt, or the last user message of a chat."""
+    if "messages" in example:
+        return next((m["content"] for m in reversed(example["messages"]) if m["role"] == "user"), "")
+    return example.get("prompt", example.get("text", ""))
+
+
 def reference_of(example: dict) -> str:
     return example["messages"][-1]["content"] if "messages" in example else example.get("response", "")
 
@@ -111,7 +118,7 @@ def evaluate_heldout(
         hits = [is_exact_match(g, reference_of(e)) for g, e in zip(generated, examples, strict=True)]
         result["exact_match"] = sum(hits) / len(hits)
         result["examples"] = [
-            {"prompt": e.get("prompt", ""), "output": g, "reference": reference_of(e), "match": h}
+            {"prompt": prompt_of(e), "output": g, "reference": reference_of(e), "match": h}
             for e, g, h in zip(examples[:10], generated, hits, strict=False)
         ]
     result["seconds"] = time.perf_counter() - start

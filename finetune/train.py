@@ -22,7 +22,7 @@ from finetune.batching import COLLATORS, LOSSES, length_grouped_batches
 from finetune.config import ALL_LINEAR, TrainConfig
 from finetune.data import load_file
 from finetune.encoding import encode_causal, encode_classification
-from finetune.evaluate import evaluate_heldout, generate, mean_loss, reference_of
+from finetune.evaluate import evaluate_heldout, generate, mean_loss, prompt_of, reference_of
 from finetune.jobs import JobStore
 from finetune.mapping import ColumnMapping, label_names
 from finetune.validation import check_data, split_examples
@@ -280,7 +280,7 @@ def _evaluate_during_training(model, tokenizer, data: PreparedData, config: Trai
     if shown:
         outputs = generate(model, tokenizer, shown, max_new_tokens=config.max_new_tokens)
         samples = [
-            {"prompt": e.get("prompt") or e["messages"][-2]["content"], "output": o, "reference": reference_of(e)}
+            {"prompt": prompt_of(e), "output": o, "reference": reference_of(e)}
             for e, o in zip(shown, outputs, strict=True)
         ]
         report("add_samples", step, samples)

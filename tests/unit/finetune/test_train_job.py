@@ -111,3 +111,33 @@ def test_stop_is_graceful_and_kill_marks_failed_with_log_tail(workdir):
     os.kill(victim.pid, signal.SIGKILL)
     job = wait_for(store, killed, lambda j: not j.active, timeout=30)
     assert job.status == "failed" and "the training process died" in job.error and "INFO" in job.error
+
+
+def test_classification_with_the_encoder_in_process(workdir):
+    from finetune.train import train
+    from model_zoo import load_model
+
+    rows = [
+        {"text": f"{word} movie, truly {word}", "label": label}
+        for word, label in [("great", "pos"), ("awful", "neg"), ("lovely", "pos"), ("boring", "neg")] * 4
+    ]
+    write_jsonl(rows, workdir / "reviews.jsonl")
+    config = TrainConfig(
+        train_file=str(workdir / "reviews.jsonl"),
+        model="minilm-l6",
+        task="classification",
+        max_steps=2,
+        batch_size=4,
+        max_length=32,
+        lora_rank=4,
+        lora_alpha=8,
+        target_modules=["query", "value"],
+        validation_fraction=0.25,
+        eval_every=2,
+        device="cpu",
+        name="reviews",
+    )
+    result = train(config)
+    assert result["steps"] == 2 and set(result["base"]) >= {"loss", "accuracy"} and "accuracy" in result["tuned"]
+    tuned = load_model(result["adapter_id"], device="cpu", num_labels=2)
+    assert tuned.entry.kind == "encoder" and tuned.model.config.num_labels == 2
