@@ -184,7 +184,7 @@ def data_and_launch() -> None:
         except (OSError, ValueError) as exc:
             st.error(f"Could not launch: {exc}")
         else:
-            st.session_state["ft_job"] = job_id
+            st.session_state["ft_job"] = st.session_state["ft_job_pick"] = job_id  # show the new job
             st.toast(f"Job {job_id} launched.")
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import time
+
 import pytest
 
 from tests.e2e.conftest import wait_for_app_idle
@@ -25,12 +28,14 @@ def test_sample_job_runs_to_the_end(app_url, page, artifacts_dir):
         field.fill(value)
         field.press("Enter")
         wait_for_app_idle(page)
-    page.get_by_label("Job name").fill("e2e-sample")
+    name = f"e2e-{int(time.time())}"  # unique, so an earlier run's job cannot pass for this one
+    page.get_by_label("Job name").fill(name)
     page.get_by_label("Job name").press("Enter")
     wait_for_app_idle(page)
     page.get_by_role("button", name="Launch fine-tune").click()
-    page.get_by_text("e2e-sample").first.wait_for()
-    page.get_by_text("Adapter saved as", exact=False).wait_for(timeout=480_000)
+    page.get_by_text(re.compile(rf"Job \d+ · {name}")).first.wait_for()
+    page.get_by_text(re.compile(rf"Job \d+ · {name} · succeeded")).wait_for(timeout=480_000)
+    page.get_by_text("Adapter saved as", exact=False).wait_for()
     body = page.inner_text("body")
-    assert "succeeded" in body and "+e2e-sample-job" in body
+    assert f"+{name}-job" in body
     page.screenshot(path=str(artifacts_dir / "finetune-page.png"), full_page=True)
