@@ -12,6 +12,7 @@ import streamlit as st
 
 from components.timeline import timeline
 from components.token_strip import StripToken, clickable_strip, static_strip, unsure_colour
+from pages.branching import branch_panel
 from pages.shared import get_model, model_picker
 from pages.trace_panels import attention_panel, attribution_panel, probabilities_panel, trace_model
 from pages.trace_run import TraceRun, start_run
@@ -221,6 +222,7 @@ def explorer(current: CurrentTrace) -> None:
     for column, (_, panel) in zip(columns, panels, strict=True):
         with column:
             panel(current, moment, lambda: trace_model(current))
+    branch_panel(lambda: trace_model(current), trace, moment)
 
 
 def trace_files(current: CurrentTrace) -> None:

@@ -284,3 +284,15 @@ def test_attribution_runs_when_asked_per_method_and_is_cached(short_trace, monke
     at.selectbox(key="trace_attr_method").set_value("attention_rollout").run()
     assert "**Towards:**" in markdown_text(at)
     assert len(calls) == 2  # both came back from the cache
+
+
+def test_trace_page_branches_at_the_chosen_moment(short_trace):
+    at = page_with(short_trace, moment=4)
+    assert any(e.label.startswith("What if") for e in at.expander)
+    prefix = next(box for box in at.selectbox if box.label.startswith("Instead of")).key.removesuffix("_choice")
+    at.number_input(key=f"{prefix}_after").set_value(1)
+    at.button(key=f"{prefix}_go").click().run()
+    assert not at.exception, at.exception
+    branch = at.session_state["branch_trees"][-1].node("b1").trace
+    assert branch.generated_ids[:4] == short_trace.generated_ids[:4]  # shared prefix up to the moment
+    assert branch.generated_ids[4] != short_trace.generated_ids[4]  # the runner-up token, forced
