@@ -41,6 +41,7 @@ class TrainConfig:
     seed: int = 0
     warmup_steps: int = 5
     weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
     eval_every: int = 20
     sample_count: int = 3
     max_new_tokens: int = 64

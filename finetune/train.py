@@ -196,6 +196,8 @@ def train(
             started = time.perf_counter()
             loss, _ = loss_fn(model, batch)
             accelerator.backward(loss)
+            if config.max_grad_norm > 0:  # early LoRA steps at a high learning rate overshoot without it
+                accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
