@@ -7,10 +7,9 @@ from collections import Counter
 from collections.abc import Callable
 
 import plotly.graph_objects as go
-import streamlit as st
 
-from components.probabilities import shown
-from components.timeline import selected_moment
+from components.probabilities import probability_bars, shown
+from components.timeline import pickable_chart
 from tracing.compare import Comparison
 from tracing.consistency import Divergence
 
@@ -18,7 +17,6 @@ A_COLOUR = "#1f77b4"
 B_COLOUR = "#ff7f0e"
 SPLIT_COLOUR = "#e53935"
 SELECTED_COLOUR = "#ff4b4b"
-PLOT_CONFIG = {"displayModeBar": False}
 
 
 def kl_timeline_figure(comparison: Comparison, selected: int) -> go.Figure:
@@ -85,19 +83,7 @@ def kl_timeline_figure(comparison: Comparison, selected: int) -> go.Figure:
 
 def kl_timeline(comparison: Comparison, selected: int, key: str, on_pick: Callable[[int], None]) -> None:
     """Draws the KL timeline; clicking a point calls ``on_pick(moment)`` before the rerun."""
-
-    def picked() -> None:
-        moment = selected_moment(st.session_state.get(key))
-        if moment is not None:
-            on_pick(moment)
-
-    st.plotly_chart(
-        kl_timeline_figure(comparison, selected),
-        key=key,
-        on_select=picked,
-        selection_mode="points",
-        config=PLOT_CONFIG,
-    )
+    pickable_chart(kl_timeline_figure(comparison, selected), key, on_pick)
 
 
 def divergence_figure(divergence: Divergence, count: int = 10) -> go.Figure:
@@ -107,32 +93,14 @@ def divergence_figure(divergence: Divergence, count: int = 10) -> go.Figure:
     count = min(count, len(divergence.top_ids))
     ids = divergence.top_ids[:count]
     labels = [f"{i + 1}. {shown(t)}" for i, t in enumerate(divergence.top_tokens[:count])]
-    probs = divergence.top_probs[:count]
-    fig = go.Figure(
-        go.Bar(
-            x=probs,
-            y=labels,
-            orientation="h",
-            marker={"color": [SPLIT_COLOUR if taken.get(i) else A_COLOUR for i in ids]},
-            text=[
-                f"{p:.1%}" + (f" · {taken[i]} path{'s' * (taken[i] != 1)}" if taken.get(i) else "")
-                for i, p in zip(ids, probs, strict=True)
-            ],
-            textposition="outside",
-            cliponaxis=False,
-            hovertemplate="%{y}: p = %{x:.4f}<extra></extra>",
-        )
+    probs = [float(p) for p in divergence.top_probs[:count]]
+    return probability_bars(
+        labels,
+        probs,
+        [SPLIT_COLOUR if taken.get(i) else A_COLOUR for i in ids],
+        [
+            f"{p:.1%}" + (f" · {taken[i]} path{'s' * (taken[i] != 1)}" if taken.get(i) else "")
+            for i, p in zip(ids, probs, strict=True)
+        ],
+        headroom=1.35,
     )
-    fig.update_layout(
-        height=max(200, 24 * count + 50),
-        margin={"l": 10, "r": 60, "t": 10, "b": 10},
-        xaxis={
-            "title": "probability",
-            "range": [0, min(1.0, max(probs, default=1.0) * 1.35 + 0.02)],
-            "fixedrange": True,
-        },
-        yaxis={"type": "category", "autorange": "reversed", "fixedrange": True, "tickfont": {"family": "monospace"}},
-        dragmode=False,
-        showlegend=False,
-    )
-    return fig

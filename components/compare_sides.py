@@ -6,11 +6,10 @@ from __future__ import annotations
 import streamlit as st
 
 from components.attention import head_grid_figure, head_strip, top_attended
+from components.plot_config import PLOT_CONFIG
 from components.probabilities import shown, top_k_figure
 from tracing.trace import Trace
 from tracing.views import head_summary, prefix_tokens
-
-PLOT_CONFIG = {"displayModeBar": False}
 
 
 def head_picker(trace: Trace, key: str) -> tuple[int, int] | None:

@@ -31,25 +31,46 @@ def top_k_figure(moment: Moment, count: int = 12) -> go.Figure:
         colours.append(CHOSEN_COLOUR if chosen else ELIGIBLE_COLOUR if eligible else CUT_COLOUR)
         hover.append("chosen" if chosen else "eligible" if eligible else "cut off by the sampling settings")
     probs = [float(p) for p in moment.top_probs[:count]]
+    return probability_bars(
+        labels,
+        probs,
+        colours,
+        [f"{p:.1%}" if p >= 0.001 else f"{p:.1e}" for p in probs],
+        hovertemplate="%{y}: p = %{x:.4f}<br>%{customdata}<extra></extra>",
+        customdata=hover,
+    )
+
+
+def probability_bars(
+    labels: list[str],
+    probs: list[float],
+    colours: list[str],
+    texts: list[str],
+    hovertemplate: str = "%{y}: p = %{x:.4f}<extra></extra>",
+    customdata: list[str] | None = None,
+    headroom: float = 1.25,
+) -> go.Figure:
+    """Horizontal probability bars, first label on top, each bar annotated with its text outside the bar;
+    ``headroom`` widens the axis past the longest bar so the annotations fit."""
     fig = go.Figure(
         go.Bar(
             x=probs,
             y=labels,
             orientation="h",
             marker={"color": colours},
-            text=[f"{p:.1%}" if p >= 0.001 else f"{p:.1e}" for p in probs],
+            text=texts,
             textposition="outside",
             cliponaxis=False,
-            customdata=hover,
-            hovertemplate="%{y}: p = %{x:.4f}<br>%{customdata}<extra></extra>",
+            customdata=customdata,
+            hovertemplate=hovertemplate,
         )
     )
     fig.update_layout(
-        height=max(200, 24 * count + 50),
-        margin={"l": 10, "r": 40, "t": 10, "b": 10},
+        height=max(200, 24 * len(labels) + 50),
+        margin={"l": 10, "r": 60 if headroom > 1.25 else 40, "t": 10, "b": 10},
         xaxis={
             "title": "probability",
-            "range": [0, min(1.0, max(probs, default=1.0) * 1.25 + 0.02)],
+            "range": [0, min(1.0, max(probs, default=1.0) * headroom + 0.02)],
             "fixedrange": True,
         },
         yaxis={"type": "category", "autorange": "reversed", "fixedrange": True, "tickfont": {"family": "monospace"}},

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import plotly.graph_objects as go
 import streamlit as st
 
+from components.plot_config import PLOT_CONFIG
 from tracing.trace import Trace
 
 PROB_COLOUR = "#1f77b4"
@@ -90,16 +91,15 @@ def selected_moment(state) -> int | None:
 
 def timeline(trace: Trace, selected: int, key: str, on_pick: Callable[[int], None]) -> None:
     """Draws the timeline; clicking a point calls ``on_pick(moment)`` before the rerun."""
+    pickable_chart(timeline_figure(trace, selected), key, on_pick)
+
+
+def pickable_chart(figure: go.Figure, key: str, on_pick: Callable[[int], None]) -> None:
+    """A chart whose x axis is the moment: clicking a point calls ``on_pick(moment)`` before the rerun."""
 
     def picked() -> None:
         moment = selected_moment(st.session_state.get(key))
         if moment is not None:
             on_pick(moment)
 
-    st.plotly_chart(
-        timeline_figure(trace, selected),
-        key=key,
-        on_select=picked,
-        selection_mode="points",
-        config={"displayModeBar": False},
-    )
+    st.plotly_chart(figure, key=key, on_select=picked, selection_mode="points", config=PLOT_CONFIG)

@@ -11,6 +11,7 @@ import streamlit as st
 
 from components.compare_charts import divergence_figure, kl_timeline
 from components.compare_sides import head_picker, moment_side, token_list, top_k_texts
+from components.plot_config import PLOT_CONFIG
 from components.token_strip import StripToken, clickable_strip, unsure_colour
 from model_zoo import ModelEntry, default_entry, load_catalog
 from pages.shared import get_model
@@ -23,7 +24,6 @@ MOMENT = "compare_moment"
 CONSISTENCY = "compare_consistency"  # Consistency
 PROMPT = "compare_prompt"
 DEFAULT_PROMPT = "What is 47 + 38? Think step by step, then end with 'Answer: N'."
-PLOT_CONFIG = {"displayModeBar": False}
 
 
 def model_entries() -> list[ModelEntry]:

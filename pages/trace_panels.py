@@ -13,6 +13,7 @@ import streamlit as st
 from components.attention import head_grid_figure, head_strip, top_attended
 from components.attribution_view import attribution_strip
 from components.bertviz_view import DEFAULT_BUDGET, page_height
+from components.plot_config import PLOT_CONFIG
 from components.probabilities import cut_off_note, logit_lens_figure, shown, top_k_figure
 from pages.shared import get_model
 from pages.trace_views import CurrentTrace, attribution_for, bertviz_for, lens_for
@@ -20,7 +21,6 @@ from tracing.attribution import get_method, method_names
 from tracing.tokens import is_special
 from tracing.views import SUMMARIES, head_summary, prefix_tokens
 
-PLOT_CONFIG = {"displayModeBar": False}
 LENS_TOP_K = 4
 # One backward pass and signed scores: quick enough to try on the CPU, and it shows both directions.
 DEFAULT_PANEL_METHOD = "input_x_gradient"
