@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# torch's OpenMP threads spin while waiting by default; on a small or shared CPU (the app's server threads,
+# a fine-tune process, the test browser) the spinning starves the work itself. Override to ACTIVE if alone.
+export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: run test setup browser lint format bench clean-data
 
