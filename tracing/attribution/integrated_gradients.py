@@ -8,7 +8,8 @@ In prefix mode one baseline serves every target: positions at or after a target 
 
 from __future__ import annotations
 
-from captum.attr import LayerIntegratedGradients
+import torch
+from captum.attr import IntegratedGradients as CaptumIntegratedGradients
 
 from tracing.attribution.gradients import repeated_ids, run_grouped
 from tracing.attribution.registry import AttributionMethod, MethodOutput, register
@@ -25,22 +26,27 @@ class IntegratedGradients(AttributionMethod):
 
     def run(self, model, targets: Targets) -> MethodOutput:
         settings = targets.settings
-        # Each group also runs four one-row forwards (input, baseline, and the two ends for the delta).
-        return run_grouped(model, targets, self._group, fixed_passes=4 / settings.n_steps)
+        # Each group also runs one forward of two rows: the ends of the path, for the delta.
+        return run_grouped(model, targets, self._group, fixed_passes=2 / settings.n_steps)
 
     @staticmethod
     def _group(scorer: TargetScorer, group: Targets):
         settings = group.settings
-        inputs = repeated_ids(scorer)
-        baselines = group.baseline_ids(scorer.length).to(scorer.device).expand_as(inputs).contiguous()
+        baseline_ids = group.baseline_ids(scorer.length).to(scorer.device)
         steps = steps_per_batch(settings.max_batch_tokens, scorer.length, scorer.n_targets)
-        lig = LayerIntegratedGradients(scorer.from_ids, scorer.embed)
-        attributions, delta = lig.attribute(
+        with torch.no_grad():
+            # The path in the embedding space, as LayerIntegratedGradients on the embedding layer takes it; its
+            # ends are the embeddings themselves, so no model pass is needed to find them.
+            inputs = scorer.embed(repeated_ids(scorer))
+            baselines = scorer.embed(baseline_ids).expand_as(inputs).contiguous()
+        attributions = CaptumIntegratedGradients(scorer.from_embeddings).attribute(
             inputs,
             baselines=baselines,
             n_steps=settings.n_steps,
             method=settings.integration,
             internal_batch_size=min(steps, settings.n_steps) * scorer.n_targets,
-            return_convergence_delta=True,
         )
-        return attributions.sum(-1), delta
+        scores = attributions.sum(-1)
+        # Captum's convergence delta, sum(attributions) - (f(input) - f(baseline)), from one pass over both ends.
+        ends = scorer.score_ids(torch.stack([scorer.ids, baseline_ids]))
+        return scores, attributions.sum((1, 2)) - (ends[0] - ends[1])
