@@ -61,7 +61,7 @@ class CountingCollator:
 
 def run_trainer(config: TrainConfig, encoded: list[tuple[list[int], list[int]]], out: Path) -> dict:
     """A plain Trainer + peft run: random batches, dynamic padding to the longest in each batch."""
-    from transformers import DataCollatorForSeq2Seq, Trainer, TrainerCallback, TrainingArguments
+    from transformers import DataCollatorForSeq2Seq, Trainer, TrainerCallback, TrainingArguments, set_seed
 
     from finetune.train import lora_model
     from model_zoo import load_model
@@ -69,6 +69,7 @@ def run_trainer(config: TrainConfig, encoded: list[tuple[list[int], list[int]]],
     loaded = load_model(config.model, device="cpu")
     tokenizer = loaded.tokenizer
     loaded.model.set_attn_implementation("sdpa")
+    set_seed(config.seed)  # the same LoRA init as our loop, which seeds right before adding the adapters
     model = lora_model(loaded.model, config)
     features = [{"input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels} for ids, labels in encoded]
     collator = CountingCollator(

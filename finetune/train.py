@@ -2,8 +2,9 @@
 
 Runs the same on one CPU process and under ``accelerate launch`` on several GPUs: only the main process
 writes to the store, evaluates, and saves the adapter. Training uses SDPA attention (the zoo loads eager
-attention, which the trace views need but training does not), length-grouped batches padded per batch, and
-logits only where the loss is taken.
+attention, which the trace views need but training does not), logits only where the loss is taken, and no
+padding waste: causal LM draws random batches as a plain Trainer does and packs each into one unpadded row;
+classification uses length-grouped batches padded per batch.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from accelerate import Accelerator
 from accelerate.utils import set_seed
 
 from finetune.adapter_output import save_adapter
-from finetune.batching import COLLATORS, LOSSES, length_grouped_batches
+from finetune.batching import COLLATORS, LOSSES, collate_causal_packed, length_grouped_batches, random_batches
 from finetune.config import ALL_LINEAR, TrainConfig
 from finetune.data import load_file
 from finetune.encoding import encode_causal, encode_classification
@@ -148,6 +149,7 @@ def train(
     base = loaded.model
     if hasattr(base, "set_attn_implementation"):
         base.set_attn_implementation("sdpa")
+    set_seed(config.seed)  # the LoRA init depends on the seed alone, not on what loading drew
     model = lora_model(base, config)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     log.info(
@@ -177,6 +179,9 @@ def train(
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _warmup_linear_decay(config.warmup_steps, total_steps))
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     loss_fn, collate = LOSSES[config.task], COLLATORS[config.task]
+    packed = config.task == "causal-lm"
+    if packed:
+        collate = collate_causal_packed
     pad_id = tokenizer.pad_token_id
     lengths = [len(ids) for ids, _ in encoded]
 
@@ -185,7 +190,10 @@ def train(
     last_loss = math.nan
     model.train()
     while step < total_steps:
-        batches = length_grouped_batches(lengths, config.batch_size, seed=config.seed + epoch)
+        if packed:  # random batches, as a plain Trainer draws them; packing leaves no padding to group away
+            batches = random_batches(len(encoded), config.batch_size, seed=config.seed + epoch)
+        else:
+            batches = length_grouped_batches(lengths, config.batch_size, seed=config.seed + epoch)
         loader = accelerator.prepare_data_loader(
             torch.utils.data.DataLoader(encoded, batch_sampler=batches, collate_fn=lambda b: collate(b, pad_id))
         )
@@ -263,10 +271,12 @@ def _brief(metrics: dict) -> str:
 
 
 def _warmup_linear_decay(warmup: int, total: int):
+    """Linear warm-up from 0, then linear decay to 0: transformers' ``get_linear_schedule_with_warmup``."""
+
     def factor(step: int) -> float:
         if step < warmup:
-            return (step + 1) / (warmup + 1)
-        return max(0.05, (total - step) / max(1, total - warmup))
+            return step / max(1, warmup)
+        return max(0.0, (total - step) / max(1, total - warmup))
 
     return factor
 
