@@ -1,6 +1,6 @@
 import torch
 
-from finetune.batching import collate_causal, length_grouped_batches
+from finetune.batching import collate_causal, collate_causal_packed, length_grouped_batches, random_batches
 
 
 def _padding(lengths, batches):
@@ -35,3 +35,28 @@ def test_response_only_logits_give_the_full_loss(smollm):
         ).loss
     assert count == 4
     torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-5)
+
+
+def test_random_batches_keep_every_example():
+    batches = random_batches(20, 8, seed=3)
+    assert [len(b) for b in batches] == [8, 8, 4]
+    assert sorted(i for b in batches for i in b) == list(range(20))
+
+
+def test_packed_batch_gives_the_padded_loss(smollm):
+    from finetune.batching import causal_loss
+
+    examples = [([1, 5, 9, 11, 13, 2], [1, 5, 9, 11, 13, 2]), ([1, 7, 8], [-100, -100, 8]), ([4, 6], [-100, 6])]
+    packed = collate_causal_packed(examples)
+    assert packed["position_ids"].tolist() == [[0, 1, 2, 3, 4, 5, 0, 1, 2, 0, 1]]
+    assert packed["labels"].tolist()[0][6] == -100  # nothing trains token 5 of one example to predict the next
+    with torch.no_grad():
+        ours, count = causal_loss(smollm.model, packed)
+        padded, padded_count = causal_loss(smollm.model, collate_causal(examples, 0))
+    assert count == padded_count == 7
+    torch.testing.assert_close(ours, padded, rtol=1e-4, atol=1e-5)
+    with torch.no_grad():  # the single packed row under a block-causal mask, as on a GPU, gives it too
+        whole = smollm.model(input_ids=packed["input_ids"], position_ids=packed["position_ids"], use_cache=False)
+    labels = packed["labels"][0, 1:]
+    whole_loss = torch.nn.functional.cross_entropy(whole.logits[0, :-1][labels != -100], labels[labels != -100])
+    torch.testing.assert_close(whole_loss, padded, rtol=1e-4, atol=1e-5)
