@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from model_zoo import LoadedModel, ModelEntry, ModelLoadError, default_entry, load_catalog, resolve
+from model_zoo import LoadedModel, ModelEntry, ModelLoadError, default_entry, load_catalog, load_model, resolve
 from model_zoo.gguf_cache import needs_conversion
 
 MODEL_KEY = "model_id"
@@ -18,13 +18,7 @@ OTHER = "Other: a hub id or a local folder…"
 @st.cache_resource(show_spinner=False, max_entries=4)
 def cached_model(model_id: str, _progress=None) -> LoadedModel:
     """One LoadedModel per id per process (the progress callback is not part of the cache key)."""
-    return load_model_entry(model_id, _progress)
-
-
-def load_model_entry(model_id: str, progress=None) -> LoadedModel:
-    from model_zoo import load_model
-
-    return load_model(model_id, progress=progress)
+    return load_model(model_id, progress=_progress)
 
 
 def get_model(model_id: str) -> LoadedModel | None:
