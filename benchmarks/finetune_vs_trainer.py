@@ -4,8 +4,10 @@ Data: worked sums of 1- to 5-digit numbers (the bundled task's format). Their le
 to 150 tokens, as instruction sets do, which is where padding costs a plain Trainer: it pads each random
 batch to its longest example. Both runs train on the same encoded examples (chat template, loss on the
 response only), with SDPA attention, AdamW, the same learning rate, warm-up, seed and LoRA settings.
-Throughput counts real (non-pad) tokens per second of training step time. Both tuned models are then
-scored by the same function on the same held-out examples.
+Throughput counts real (non-pad) tokens per second of training step time, summed over ``--rounds`` runs of
+each side in ABBA order (so neither always runs first), with the same torch thread count on both sides
+(``--threads``, default 1: on a shared CPU, OpenMP threads waiting on each other make timings erratic). Both
+tuned models are then scored by the same function on the same held-out examples.
 
     python benchmarks/finetune_vs_trainer.py --json        # last stdout line: the JSON result
 """
@@ -129,7 +131,9 @@ def run_ours(config: TrainConfig) -> dict:
     captured = {}
     original = train_module.save_adapter
 
-    def keep_model(model, tokenizer, cfg, result, job_id):  # keep the tuned model; write nothing to the zoo
+    def keep_model(
+        model, tokenizer, cfg, result, job_id, labels=None
+    ):  # keep the tuned model; write nothing to the zoo
         captured["model"], captured["tokenizer"] = model, tokenizer
         return "", ""
 
@@ -156,8 +160,11 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--train-examples", type=int, default=200)
     parser.add_argument("--heldout", type=int, default=24)
+    parser.add_argument("--rounds", type=int, default=2, help="runs of each side, in ABBA order")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (both sides)")
     parser.add_argument("--json", action="store_true", help="end with one JSON line")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -185,22 +192,32 @@ def main() -> None:
         examples = [json.loads(line) for line in train_file.read_text().splitlines()]
         encoded = [encode_causal(e, tokenizer, config.max_length) for e in examples]
 
-        trainer = run_trainer(config, encoded, tmp)
-        ours = run_ours(config)
-        runs = {"trainer": trainer, "ours": ours}
+        sides = {"trainer": lambda: run_trainer(config, encoded, tmp), "ours": lambda: run_ours(config)}
+        runs: dict[str, list[dict]] = {"trainer": [], "ours": []}
+        for round_index in range(args.rounds):  # ABBA...: neither side always runs first (warm caches, load)
+            order = ["trainer", "ours"] if round_index % 2 == 0 else ["ours", "trainer"]
+            for name in order:
+                runs[name].append(sides[name]())
+                print(f"round {round_index + 1}: {name} done", file=sys.stderr)
         summary = {}
-        for name, run in runs.items():
-            heldout_loss = mean_loss(run["model"], run["tokenizer"], heldout, "causal-lm", max_length=config.max_length)
+        for name, side_runs in runs.items():
+            last = side_runs[-1]
+            seconds = sum(r["seconds"] for r in side_runs)
+            tokens = sum(r["tokens"] for r in side_runs)
+            heldout_loss = mean_loss(
+                last["model"], last["tokenizer"], heldout, "causal-lm", max_length=config.max_length
+            )
             summary[name] = {
-                "tokens_per_second": run["tokens"] / run["seconds"],
-                "step_seconds": run["seconds"],
-                "wall_seconds": run["wall_seconds"],
-                "real_tokens": run["tokens"],
-                "padding_share": 1 - run["tokens"] / run["padded_tokens"],
-                "final_train_loss": sum(run["losses"][-3:]) / len(run["losses"][-3:]),
+                "tokens_per_second": tokens / seconds,
+                "tokens_per_second_each_round": [r["tokens"] / r["seconds"] for r in side_runs],
+                "step_seconds": seconds,
+                "wall_seconds": sum(r["wall_seconds"] for r in side_runs),
+                "real_tokens": tokens,
+                "padding_share": 1 - tokens / sum(r["padded_tokens"] for r in side_runs),
+                "final_train_loss": sum(last["losses"][-3:]) / len(last["losses"][-3:]),
                 "heldout_loss": heldout_loss,
             }
-            print(f"{name:8s} " + ", ".join(f"{k} {v:.4g}" for k, v in summary[name].items()), file=sys.stderr)
+            print(f"{name:8s} {summary[name]}", file=sys.stderr)
     result = {
         "throughput_ratio": summary["ours"]["tokens_per_second"] / summary["trainer"]["tokens_per_second"],
         "final_loss_ours": summary["ours"]["heldout_loss"],
@@ -209,6 +226,8 @@ def main() -> None:
         "final_train_loss_trainer": summary["trainer"]["final_train_loss"],
         "steps": args.steps,
         "batch_size": args.batch_size,
+        "rounds": args.rounds,
+        "threads": args.threads,
         "ours": summary["ours"],
         "trainer": summary["trainer"],
     }

@@ -3,8 +3,9 @@
 Runs the same on one CPU process and under ``accelerate launch`` on several GPUs: only the main process
 writes to the store, evaluates, and saves the adapter. Training uses SDPA attention (the zoo loads eager
 attention, which the trace views need but training does not), logits only where the loss is taken, and no
-padding waste: causal LM draws random batches as a plain Trainer does and packs each into one unpadded row;
-classification uses length-grouped batches padded per batch.
+padding waste: causal LM draws random batches as a plain Trainer does and packs each into one unpadded row,
+whose attention runs example by example (finetune/packed_attention.py); classification uses length-grouped
+batches padded per batch.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from finetune.encoding import encode_causal, encode_classification
 from finetune.evaluate import evaluate_heldout, generate, mean_loss, prompt_of, reference_of
 from finetune.jobs import JobStore
 from finetune.mapping import ColumnMapping, label_names
+from finetune.packed_attention import use_packed_attention
 from finetune.validation import check_data, split_examples
 
 log = logging.getLogger("finetune")
@@ -147,7 +149,8 @@ def train(
     else:
         loaded = probe
     base = loaded.model
-    if hasattr(base, "set_attn_implementation"):
+    packed = config.task == "causal-lm"
+    if not (packed and use_packed_attention(base)) and hasattr(base, "set_attn_implementation"):
         base.set_attn_implementation("sdpa")
     set_seed(config.seed)  # the LoRA init depends on the seed alone, not on what loading drew
     model = lora_model(base, config)
@@ -179,7 +182,6 @@ def train(
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _warmup_linear_decay(config.warmup_steps, total_steps))
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     loss_fn, collate = LOSSES[config.task], COLLATORS[config.task]
-    packed = config.task == "causal-lm"
     if packed:
         collate = collate_causal_packed
     pad_id = tokenizer.pad_token_id
