@@ -21,8 +21,11 @@ def adapter_name(config: TrainConfig, job_id: int | None) -> str:
     return f"{stem or 'adapter'}-job{job_id}" if job_id else f"{stem or 'adapter'}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def save_adapter(model, tokenizer, config: TrainConfig, result: dict, job_id: int | None) -> tuple[str, str]:
-    """Saves ``model``'s adapter atomically and registers it; returns (zoo id, folder)."""
+def save_adapter(
+    model, tokenizer, config: TrainConfig, result: dict, job_id: int | None, labels: list[str] | None = None
+) -> tuple[str, str]:
+    """Saves ``model``'s adapter atomically and registers it (with a classifier's label names); returns
+    (zoo id, folder)."""
     root = adapters_root()
     name = adapter_name(config, job_id)
     final = root / name
@@ -45,5 +48,6 @@ def save_adapter(model, tokenizer, config: TrainConfig, result: dict, job_id: in
         base=config.model,
         kind=kind,
         description=f"{config.model} + {what} adapter '{name}' (fine-tuned on {Path(config.train_file).name})",
+        labels=labels if config.task == "classification" else None,
     )
     return adapter_id, str(final)

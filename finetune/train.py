@@ -257,7 +257,9 @@ def train(
             report("set_evaluation", "tuned", result["tuned"])
             log.info("tuned model on %d held-out examples: %s", len(data.test), _brief(result["tuned"]))
         report("update", phase="saving the adapter")
-        result["adapter_id"], result["adapter_path"] = save_adapter(tuned, tokenizer, config, result, job_id)
+        result["adapter_id"], result["adapter_path"] = save_adapter(
+            tuned, tokenizer, config, result, job_id, labels=data.labels
+        )
         log.info("adapter %s saved to %s", result["adapter_id"], result["adapter_path"])
     return result
 

@@ -1,7 +1,8 @@
 """LoRA adapters made by fine-tune jobs, registered in the zoo as "base + adapter" entries.
 
 An adapter folder under ``<data home>/adapters/<name>/`` holds peft's files plus ``momentscope.json``
-(id, base model id, kind, description). Writing that file last is what registers the adapter.
+(id, base model id, kind, description, and a classifier's label names). Writing that file last is what
+registers the adapter.
 """
 
 from __future__ import annotations
@@ -18,12 +19,26 @@ def adapters_root() -> Path:
     return data_dir("adapters")
 
 
-def register_adapter(folder: Path, *, adapter_id: str, base: str, kind: str, description: str) -> None:
-    """Marks a finished adapter folder as loadable (atomic: a half-written folder is never listed)."""
+def register_adapter(
+    folder: Path, *, adapter_id: str, base: str, kind: str, description: str, labels: list[str] | None = None
+) -> None:
+    """Marks a finished adapter folder as loadable (atomic: a half-written folder is never listed).
+
+    ``labels`` are a classifier's class names in index order: loading needs their number to build the head."""
     meta = {"id": adapter_id, "base": base, "kind": kind, "description": description}
+    if labels:
+        meta["labels"] = list(labels)
     tmp = folder / (REGISTRATION_FILE + ".tmp")
     tmp.write_text(json.dumps(meta, indent=2))
     tmp.replace(folder / REGISTRATION_FILE)
+
+
+def adapter_labels(folder: str | Path) -> list[str]:
+    """A registered classifier adapter's label names (empty for other adapters or an unreadable file)."""
+    try:
+        return list(json.loads((Path(folder) / REGISTRATION_FILE).read_text()).get("labels", []))
+    except (OSError, json.JSONDecodeError, AttributeError):
+        return []
 
 
 def registered_adapters():

@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 
 import torch
 
+from model_zoo.adapters import adapter_labels
 from model_zoo.catalog import ModelEntry, resolve
 from model_zoo.device import pick_device, pick_dtype
 from model_zoo.errors import ModelLoadError
@@ -172,7 +173,11 @@ def _load_adapter(entry: ModelEntry, dtype, num_labels, progress: Progress):
     from peft import PeftModel
 
     base_entry = resolve(entry.base)
-    model, tokenizer = LOADERS[base_entry.source](base_entry, dtype, num_labels, progress)
+    labels = adapter_labels(entry.path)  # a classifier's head has one output per label it was trained on
+    model, tokenizer = LOADERS[base_entry.source](base_entry, dtype, num_labels or len(labels) or None, progress)
+    if labels and len(labels) == model.config.num_labels:
+        model.config.id2label = dict(enumerate(labels))
+        model.config.label2id = {name: i for i, name in enumerate(labels)}
     progress(0.9, "Applying the LoRA adapter...")
     return PeftModel.from_pretrained(model, entry.path, is_trainable=False), tokenizer
 

@@ -139,5 +139,6 @@ def test_classification_with_the_encoder_in_process(workdir):
     )
     result = train(config)
     assert result["steps"] == 2 and set(result["base"]) >= {"loss", "accuracy"} and "accuracy" in result["tuned"]
-    tuned = load_model(result["adapter_id"], device="cpu", num_labels=2)
+    tuned = load_model(result["adapter_id"], device="cpu")  # the label names came with the adapter
     assert tuned.entry.kind == "encoder" and tuned.model.config.num_labels == 2
+    assert sorted(tuned.model.config.id2label.values()) == ["neg", "pos"]
