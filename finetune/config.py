@@ -12,9 +12,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ALL_LINEAR = "all-linear"
-# Measured on a 2-core laptop-class CPU, float32, SmolLM2-135M with LoRA: trained tokens per second per
-# million parameters (forward + backward). Other sizes scale inversely with the parameter count.
+# Measured on a 2-core laptop-class CPU, float32, SmolLM2-135M with LoRA (the quick preset on the addition
+# sample): trained tokens per second (forward + backward), forward-only speed relative to that, seconds per
+# greedy decoding step of a batch of up to GENERATION_BATCH prompts, and a warm model load. Other sizes scale
+# inversely with the parameter count; a GPU by GPU_SPEEDUP (a rough figure, not measured here).
 CPU_TOKENS_PER_SECOND_135M = 900.0
+FORWARD_SPEEDUP = 3.0
+CPU_GENERATION_STEP_SECONDS_135M = 0.12
+GENERATION_BATCH = 16
+LOAD_SECONDS = 5.0
 GPU_SPEEDUP = 25.0
 
 
@@ -149,15 +155,21 @@ def preset(preset_name: str, /, **overrides) -> TrainConfig:
 class Estimate:
     steps: int
     tokens: int
-    seconds: float
+    seconds: float  # training steps alone
     memory_bytes: int
+    job_seconds: float = 0.0  # the whole job: loading, training, evaluations during and after training
 
     def describe(self) -> str:
-        minutes = self.seconds / 60
-        when = f"{self.seconds:.0f} s" if self.seconds < 120 else f"{minutes:.0f} min"
-        return (
-            f"{self.steps} steps, about {self.tokens:,} tokens: roughly {when} and {self.memory_bytes / 2**30:.1f} GiB"
-        )
+        text = f"{self.steps} steps, about {self.tokens:,} tokens: training roughly {_duration(self.seconds)}"
+        if self.job_seconds > self.seconds:
+            text += f", the whole job with loading and evaluations roughly {_duration(self.job_seconds)}"
+        return text + f"; {self.memory_bytes / 2**30:.1f} GiB"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{max(seconds, 1):.0f} s"
+    return f"{seconds / 60:.0f} min"
 
 
 def estimate(
@@ -169,14 +181,40 @@ def estimate(
     hidden: int,
     layers: int,
     device: str = "cpu",
+    validation_examples: int = 0,
+    heldout_examples: int = 0,
 ) -> Estimate:
-    """A rough time and peak-memory estimate (float32 weights, LoRA states, activations of one batch)."""
+    """A rough time and peak-memory estimate (float32 weights, LoRA states, activations of one batch).
+
+    The job's time adds what surrounds training, measured with the quick preset on the 135M model: loading,
+    base and tuned evaluations of the held-out examples (loss, and generation for causal LM), and at every
+    ``eval_every`` steps the validation loss plus ``sample_count`` sample generations."""
     steps = config.total_steps(train_examples)
     tokens_per_step = config.batch_size * min(mean_tokens, config.max_length)
     tokens = int(steps * tokens_per_step)
-    rate = CPU_TOKENS_PER_SECOND_135M * 135e6 / max(parameters, 1)
-    rate *= GPU_SPEEDUP if device not in ("cpu", "") else 1.0
+    scale = 135e6 / max(parameters, 1) * (GPU_SPEEDUP if device not in ("cpu", "") else 1.0)
+    train_rate = CPU_TOKENS_PER_SECOND_135M * scale
+    loss_rate = train_rate * FORWARD_SPEEDUP  # a forward pass alone, no backward
+    example_tokens = min(mean_tokens, config.max_length)
+
+    def generation(count: int) -> float:  # greedy, in batches of GENERATION_BATCH, up to max_new_tokens each
+        if config.task == "classification" or count <= 0:
+            return 0.0
+        return math.ceil(count / GENERATION_BATCH) * config.max_new_tokens * CPU_GENERATION_STEP_SECONDS_135M / scale
+
+    heldout = min(heldout_examples, config.test_limit)
+    evaluations = 2 * (heldout * example_tokens / loss_rate + generation(heldout))
+    checks = math.ceil(steps / max(config.eval_every, 1)) if validation_examples else 0
+    validation = min(validation_examples, 64)
+    evaluations += checks * (validation * example_tokens / loss_rate + generation(config.sample_count))
     lora_params = layers * 7 * 2 * hidden * config.lora_rank
     activations = tokens_per_step * hidden * layers * 40 * 4
     memory = parameters * 4 + lora_params * 16 + activations + 600 * 2**20
-    return Estimate(steps=steps, tokens=tokens, seconds=tokens / rate, memory_bytes=int(memory))
+    seconds = tokens / train_rate
+    return Estimate(
+        steps=steps,
+        tokens=tokens,
+        seconds=seconds,
+        memory_bytes=int(memory),
+        job_seconds=LOAD_SECONDS + seconds + evaluations,
+    )

@@ -13,6 +13,7 @@ import time
 import torch
 
 from finetune.batching import COLLATORS, LOSSES
+from finetune.config import GENERATION_BATCH
 from finetune.encoding import encode_causal, encode_classification, prompt_text
 
 ANSWER = re.compile(r"Answer:\s*(-?[\d,]+)")
@@ -60,7 +61,9 @@ def mean_loss(model, tokenizer, examples: list[dict], task: str, *, max_length: 
 
 
 @torch.no_grad()
-def generate(model, tokenizer, examples: list[dict], *, max_new_tokens: int = 64, batch_size: int = 16) -> list[str]:
+def generate(
+    model, tokenizer, examples: list[dict], *, max_new_tokens: int = 64, batch_size: int = GENERATION_BATCH
+) -> list[str]:
     """Greedy continuations of each example's prompt (chat template applied), left-padded in batches."""
     was_training = model.training
     model.eval()

@@ -164,6 +164,7 @@ def data_and_launch() -> None:
     config.train_file, config.mapping = str(path), mapping.to_dict()
     config.test_file = str(test_path) if test_path else ""
     train_count = int(len(report.examples) * (1 - config.validation_fraction))
+    validation_count = len(report.examples) - train_count
     cfg = loaded.model.config
     guess = estimate(
         config,
@@ -173,6 +174,8 @@ def data_and_launch() -> None:
         hidden=int(cfg.hidden_size),
         layers=int(cfg.num_hidden_layers),
         device=loaded.device.type,
+        validation_examples=validation_count,
+        heldout_examples=config.test_limit if test_path else validation_count,
     )
     st.caption(f"Estimate: {guess.describe()}. Training runs as its own process; this page can be closed.")
     if problems := config.problems():
