@@ -49,7 +49,7 @@ def attribute_positions(
         vocab_size=vocab,
     )
     start = time.perf_counter()
-    with model_session(loaded) as model:
+    with model_session(loaded, for_gradients=chosen.needs_gradients) as model:
         output = chosen.run(model, targets)
     seconds = time.perf_counter() - start
     scores = targets.covered(output.scores)

@@ -10,6 +10,12 @@ give Captum T identical rows per input (one per target) and a forward function t
 
 So T targets cost one forward and T backward passes per step instead of T forwards and T backwards over
 full-vocabulary logits, and Captum still does the attribution arithmetic (paths, quadrature, deltas, ablation).
+
+The backward passes are the cost (one per target), so each one is kept to what its target depends on:
+
+- each target gets its own vocabulary row and log-softmax as a separate graph branch, so its backward pass
+  does not multiply the zero gradients of every other target's logits through the output layer;
+- attention runs fused (SDPA) during gradient methods, its backward cheaper than eager attention's.
 """
 
 from __future__ import annotations
@@ -25,8 +31,13 @@ from tracing.attribution.targets import NO_CONTRAST, Targets
 
 
 @contextmanager
-def model_session(loaded) -> Iterator[torch.nn.Module]:
-    """Holds the model's lock, in eval mode, with parameters frozen (no weight gradients); restores both."""
+def model_session(loaded, for_gradients: bool = False) -> Iterator[torch.nn.Module]:
+    """Holds the model's lock, in eval mode, with parameters frozen (no weight gradients); restores both.
+
+    ``for_gradients``: also switch to fused (sdpa) attention where the model has it, undone afterwards, even
+    on error (the zoo loads eager attention because tracing and attention rollout read the attention weights;
+    gradient methods do not, and SDPA's backward is cheaper).
+    """
     with loaded.lock:
         model = loaded.model
         was_training = model.training
@@ -34,12 +45,27 @@ def model_session(loaded) -> Iterator[torch.nn.Module]:
         model.eval()
         for parameter in trainable:
             parameter.requires_grad_(False)
+        restore_attention = _switch_attention(model, "sdpa") if for_gradients else None
         try:
             yield model
         finally:
+            if restore_attention is not None:
+                model.set_attn_implementation(restore_attention)
             for parameter in trainable:
                 parameter.requires_grad_(True)
             model.train(was_training)
+
+
+def _switch_attention(model, attention: str | None) -> str | None:
+    """Switches the attention implementation; returns the one to restore, or None when nothing changed."""
+    current = getattr(getattr(model, "config", None), "_attn_implementation", None)
+    if attention is None or current is None or current == attention or not hasattr(model, "set_attn_implementation"):
+        return None
+    try:
+        model.set_attn_implementation(attention)
+    except (ValueError, ImportError, NotImplementedError):  # the model does not support it: keep its own
+        return None
+    return current
 
 
 def _accepts_logits_to_keep(model) -> bool:
@@ -90,6 +116,38 @@ class TargetScorer:
             scores = scores.index_add(1, self.contrast_rows, -logprobs[:, self.contrast_rows, self.contrast_ids])
         return scores
 
+    def score_columns(self, points: torch.Tensor) -> list[torch.Tensor]:
+        """Each target's score ``[rows]`` for rows of embeddings, as its own branch of the graph (see above)."""
+        logits, head_of = self._logits_and_heads(points)
+        columns = []
+        for j in range(self.n_targets):
+            logprobs = torch.log_softmax((logits[:, j] if head_of is None else head_of(j)).float(), dim=-1)
+            score = logprobs[:, int(self.targets.target_ids[j])]
+            contrast = int(self.targets.contrast_ids[j])
+            columns.append(score if contrast == NO_CONTRAST else score - logprobs[:, contrast])
+        return columns
+
+    def _logits_and_heads(self, points: torch.Tensor):
+        """Logits ``[rows, targets, vocab]`` and, where the model's logits are its output layer's output untouched,
+        a function giving target j's logits from that layer alone (its own graph branch); else None."""
+        head = self.model.get_output_embeddings()
+        seen = {}
+        handle = None
+        if isinstance(head, torch.nn.Module):
+            handle = head.register_forward_hook(lambda _, args, out: seen.update(hidden=args[0], logits=out))
+        try:
+            if self._slice_logits:
+                logits = self.model(inputs_embeds=points, logits_to_keep=self.logit_rows, use_cache=False).logits
+            else:
+                logits = self.model(inputs_embeds=points, use_cache=False).logits[:, self.logit_rows]
+        finally:
+            if handle is not None:
+                handle.remove()
+        hidden = seen.get("hidden")
+        if seen.get("logits") is not logits or hidden is None or hidden.shape[:2] != logits.shape[:2]:
+            return logits, None  # logits scaled or capped after the output layer: share the model's logits
+        return logits, lambda j: head(hidden[:, j])
+
     def score_ids(self, ids: torch.Tensor) -> torch.Tensor:
         """``[rows, targets]`` for rows of token ids ``[rows, length]`` (no gradients)."""
         with torch.no_grad():
@@ -121,22 +179,21 @@ class _SharedRows(torch.autograd.Function):
             return scorer.score_embeddings(points).reshape(-1)
         with torch.enable_grad():
             leaf = points.detach().requires_grad_(True)
-            scores = scorer.score_embeddings(leaf)
-        ctx.graph = (leaf, scores)
-        return scores.detach().reshape(-1)
+            columns = scorer.score_columns(leaf)
+        ctx.graph = (leaf, columns)
+        return torch.stack(columns, dim=1).detach().reshape(-1)
 
     @staticmethod
     def backward(ctx, grad_rows: torch.Tensor):
-        leaf, scores = ctx.graph
+        leaf, columns = ctx.graph
         del ctx.graph  # frees the graph once the gradients are out
-        cotangents = grad_rows.reshape(scores.shape)
-        grads = torch.zeros((*scores.shape, *leaf.shape[1:]), dtype=leaf.dtype, device=leaf.device)
-        live = [t for t in range(scores.shape[1]) if bool(cotangents[:, t].any())]
-        with torch.enable_grad():  # backward runs without grad mode; selecting a column must keep its graph
-            for k, t in enumerate(live):
-                (grads[:, t],) = torch.autograd.grad(
-                    scores[:, t], leaf, grad_outputs=cotangents[:, t], retain_graph=k < len(live) - 1
-                )
+        cotangents = grad_rows.reshape(-1, len(columns))
+        grads = torch.zeros((*cotangents.shape, *leaf.shape[1:]), dtype=leaf.dtype, device=leaf.device)
+        live = [t for t in range(len(columns)) if bool(cotangents[:, t].any())]
+        for k, t in enumerate(live):
+            (grads[:, t],) = torch.autograd.grad(
+                columns[t], leaf, grad_outputs=cotangents[:, t], retain_graph=k < len(live) - 1
+            )
         return grads.reshape(-1, *leaf.shape[1:]), None
 
 

@@ -111,9 +111,34 @@ def test_a_tight_memory_bound_batches_without_changing_results(smollm, sequence,
 def test_model_is_left_as_found(smollm, sequence):
     ids, p = sequence
     before = [q.requires_grad for q in smollm.model.parameters()]
+    attention = smollm.model.config._attn_implementation
     attribute_position(smollm, ids, p, method="saliency", prompt_length=p)
     assert [q.requires_grad for q in smollm.model.parameters()] == before
     assert not smollm.model.training
+    assert smollm.model.config._attn_implementation == attention == "eager"  # gradient methods ran on sdpa
+
+
+def test_gradient_methods_give_the_eager_attention_numbers_and_restore_it_on_error(smollm, sequence, monkeypatch):
+    """Gradient methods switch to fused attention for the run: same scores as eager attention's, and the eager
+    weights the trace views and rollout read are back afterwards, even when the method fails."""
+    from tracing.attribution import scoring
+
+    ids, p = sequence
+    fused = attribute_position(smollm, ids, p, method="integrated_gradients", settings=AttributionSettings(n_steps=4))
+    monkeypatch.setattr(scoring, "_switch_attention", lambda model, attention: None)  # stay on eager
+    eager = attribute_position(smollm, ids, p, method="integrated_gradients", settings=AttributionSettings(n_steps=4))
+    assert relative_error(fused.scores, eager.scores) <= 1e-3
+    monkeypatch.undo()
+
+    def fail(*args, **kwargs):
+        assert smollm.model.config._attn_implementation == "sdpa"  # the switch happened before the failure
+        raise RuntimeError("method failed")
+
+    monkeypatch.setattr(scoring.TargetScorer, "score_columns", fail)
+    with pytest.raises(RuntimeError, match="method failed"):
+        attribute_position(smollm, ids, p, method="saliency", prompt_length=p)
+    assert smollm.model.config._attn_implementation == "eager"
+    assert attribute_position(smollm, ids, p, method="attention_rollout").scores.shape == (p,)
 
 
 def test_attribution_waits_for_the_model_lock(smollm, sequence):
