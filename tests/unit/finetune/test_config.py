@@ -31,46 +31,22 @@ def test_steps_and_estimate():
     assert guess.job_seconds == pytest.approx(guess.seconds + 5.0)  # no evaluations asked for: load + training
 
 
+SMOLLM = {"parameters": 135_000_000, "hidden": 576, "layers": 30}
+
+
 def test_job_estimate_counts_evaluations_so_a_tiny_job_is_not_zero_seconds():
     tiny = TrainConfig(train_file="x", max_steps=2, batch_size=2, eval_every=20, sample_count=3, max_new_tokens=64)
-    guess = estimate(
-        tiny,
-        train_examples=40,
-        mean_tokens=70,
-        parameters=135_000_000,
-        hidden=576,
-        layers=30,
-        validation_examples=4,
-        heldout_examples=40,
-    )
+    data = {"train_examples": 40, "mean_tokens": 70, "validation_examples": 4}
+    guess = estimate(tiny, **data, **SMOLLM, heldout_examples=40)
     assert guess.seconds < 1 < 30 < guess.job_seconds  # two short steps, but two evaluations of 40 answers
     assert "whole job" in guess.describe() and "0 s" not in guess.describe()
-    clipped = estimate(
-        tiny,
-        train_examples=40,
-        mean_tokens=70,
-        parameters=135_000_000,
-        hidden=576,
-        layers=30,
-        validation_examples=4,
-        heldout_examples=80,
-    )
+    clipped = estimate(tiny, **data, **SMOLLM, heldout_examples=80)
     assert clipped.job_seconds == guess.job_seconds  # the job evaluates test_limit (40) held-out examples at most
-    bigger = estimate(
-        dataclasses.replace(tiny, test_limit=80),
-        train_examples=40,
-        mean_tokens=70,
-        parameters=135_000_000,
-        hidden=576,
-        layers=30,
-        validation_examples=4,
-        heldout_examples=80,
-    )
+    bigger = estimate(dataclasses.replace(tiny, test_limit=80), **data, **SMOLLM, heldout_examples=80)
     assert bigger.job_seconds > guess.job_seconds  # more held-out answers to generate
     classifier = estimate(
         TrainConfig(train_file="x", task="classification", max_steps=2, batch_size=2),
-        train_examples=40,
-        mean_tokens=70,
+        **data,
         parameters=22_000_000,
         hidden=384,
         layers=6,
