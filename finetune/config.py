@@ -16,7 +16,7 @@ ALL_LINEAR = "all-linear"
 # sample): trained tokens per second (forward + backward), forward-only speed relative to that, seconds per
 # greedy decoding step of a batch of up to GENERATION_BATCH prompts, and a warm model load. Other sizes scale
 # inversely with the parameter count; a GPU by GPU_SPEEDUP (a rough figure, not measured here).
-CPU_TOKENS_PER_SECOND_135M = 900.0
+CPU_TOKENS_PER_SECOND_135M = 230.0
 FORWARD_SPEEDUP = 3.0
 CPU_GENERATION_STEP_SECONDS_135M = 0.12
 GENERATION_BATCH = 16

@@ -38,7 +38,7 @@ def test_job_estimate_counts_evaluations_so_a_tiny_job_is_not_zero_seconds():
     tiny = TrainConfig(train_file="x", max_steps=2, batch_size=2, eval_every=20, sample_count=3, max_new_tokens=64)
     data = {"train_examples": 40, "mean_tokens": 70, "validation_examples": 4}
     guess = estimate(tiny, **data, **SMOLLM, heldout_examples=40)
-    assert guess.seconds < 1 < 30 < guess.job_seconds  # two short steps, but two evaluations of 40 answers
+    assert guess.seconds < 5 < 30 < guess.job_seconds  # two short steps, but two evaluations of 40 answers
     assert "whole job" in guess.describe() and "0 s" not in guess.describe()
     clipped = estimate(tiny, **data, **SMOLLM, heldout_examples=80)
     assert clipped.job_seconds == guess.job_seconds  # the job evaluates test_limit (40) held-out examples at most
