@@ -17,13 +17,15 @@ from components.plot_config import PLOT_CONFIG
 from components.probabilities import cut_off_note, logit_lens_figure, shown, top_k_figure
 from pages.shared import get_model
 from pages.trace_views import CurrentTrace, attribution_for, bertviz_for, lens_for
-from tracing.attribution import get_method, method_names
+from tracing.attribution import AttributionSettings, get_method, method_names
 from tracing.tokens import is_special
 from tracing.views import SUMMARIES, head_summary, prefix_tokens
 
 LENS_TOP_K = 4
 # One backward pass and signed scores: quick enough to try on the CPU, and it shows both directions.
 DEFAULT_PANEL_METHOD = "input_x_gradient"
+STEP_CHOICES = [4, 8, 16, 32, 64]
+DEFAULT_STEPS = AttributionSettings().n_steps
 ASKED = "trace_attr_asked"  # (trace key, moment, method, contrast) the user asked to attribute
 
 
@@ -146,8 +148,18 @@ def attribution_panel(current: CurrentTrace, moment: int, loaded_model: Callable
         format_func=alternatives.get,
         key=f"trace_attr_contrast_{current.key}_{moment}",
     )
+    n_steps = DEFAULT_STEPS
+    if get_method(method).has_delta:  # a path integral: more steps, smaller completeness gap, longer wait
+        n_steps = st.select_slider(
+            "Integration steps",
+            STEP_CHOICES,
+            value=DEFAULT_STEPS,
+            key="trace_attr_steps",
+            help="More steps follow the path from the baseline more closely (a smaller completeness gap) and "
+            "take proportionally longer: each step is one forward and one backward pass over the prefix.",
+        )
     asked: set = st.session_state.setdefault(ASKED, set())
-    request = (current.key, moment, method, contrast)
+    request = (current.key, moment, method, contrast, n_steps)
     if request not in asked:
         st.button(
             f"Attribute moment {moment}",
@@ -163,13 +175,13 @@ def attribution_panel(current: CurrentTrace, moment: int, loaded_model: Callable
         return
     try:
         with st.spinner(f"{get_method(method).label} for moment {moment}…"):
-            result = attribution_for(current.key, moment, method, contrast, loaded, trace)
+            result = attribution_for(current.key, moment, method, contrast, n_steps, loaded, trace)
     except ValueError as exc:
         st.warning(str(exc), icon=":material/block:")
         return
     tokens = prefix_tokens(trace, moment)[: len(result.scores)]
     attribution_strip(tokens, result.scores, special_positions(current, moment, loaded), trace.prompt_len)
-    note = f"target score {result.target_score:+.3f} · {result.seconds:.1f} s"
+    note = f"target score {result.target_score:+.3f} · computed in {result.seconds:.1f} s"
     if result.delta is not None:
         note += f" · completeness gap {result.delta:+.3f}"
     st.caption(note)

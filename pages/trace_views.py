@@ -15,7 +15,7 @@ import numpy as np
 import streamlit as st
 
 from components.bertviz_view import BertvizPage, bertviz_page
-from tracing.attribution import Attribution, attribute_moment
+from tracing.attribution import Attribution, AttributionSettings, attribute_moment
 from tracing.export_html import render_html
 from tracing.logit_lens import LogitLens, logit_lens
 from tracing.trace import Trace, load_trace
@@ -83,6 +83,7 @@ def trace_html(trace_key: str, _trace: Trace) -> str:
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def attribution_for(
-    trace_key: str, moment: int, method: str, contrast_id: int | None, _loaded, _trace: Trace
+    trace_key: str, moment: int, method: str, contrast_id: int | None, n_steps: int, _loaded, _trace: Trace
 ) -> Attribution:
-    return attribute_moment(_loaded, _trace, moment, method=method, contrast_id=contrast_id)
+    settings = AttributionSettings(n_steps=n_steps)
+    return attribute_moment(_loaded, _trace, moment, method=method, contrast_id=contrast_id, settings=settings)

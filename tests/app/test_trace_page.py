@@ -284,6 +284,28 @@ def test_attribution_runs_when_asked_per_method_and_is_cached(short_trace, monke
     at.selectbox(key="trace_attr_method").set_value("attention_rollout").run()
     assert "**Towards:**" in markdown_text(at)
     assert len(calls) == 2  # both came back from the cache
+    assert not at.get("select_slider")  # steps only for a path integral
+
+
+def test_integrated_gradients_steps_are_the_users_choice(short_trace, monkeypatch):
+    import pages.trace_views as views
+
+    steps = []
+    real = views.attribute_moment
+    monkeypatch.setattr(
+        views, "attribute_moment", lambda *a, **kw: steps.append(kw["settings"].n_steps) or real(*a, **kw)
+    )
+    at = page_with(short_trace, moment=3)
+    at.selectbox(key="trace_attr_method").set_value("integrated_gradients").run()
+    at.select_slider(key="trace_attr_steps").set_value(4).run()
+    at.button(key="trace_attr_go").click().run()
+    assert not at.exception, at.exception
+    assert steps == [4]
+    assert any("completeness gap" in c.value for c in at.caption)
+    at.select_slider(key="trace_attr_steps").set_value(8).run()
+    assert at.button(key="trace_attr_go")  # other steps are another request, asked for separately
+    at.button(key="trace_attr_go").click().run()
+    assert steps == [4, 8]
 
 
 def test_trace_page_branches_at_the_chosen_moment(short_trace):
