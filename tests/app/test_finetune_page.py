@@ -102,7 +102,8 @@ def test_sample_set_preview_stats_and_launch(home, monkeypatch):
     assert not at.exception, at.exception
     assert at.selectbox(key="ft_style").value == "prompt-response"
     assert any(m.label == "Median tokens" for m in at.metric)
-    assert any("Estimate:" in c.value for c in at.caption)
+    (estimate,) = [c.value for c in at.caption if "Estimate:" in c.value]
+    assert "training roughly" in estimate and "whole job" in estimate  # loading and evaluations counted too
     at.button(key="ft_launch").click().run()
     assert not at.exception, at.exception
     (config,) = launched
