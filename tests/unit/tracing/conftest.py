@@ -39,3 +39,20 @@ def greedy_trace(smollm) -> Trace:
 @pytest.fixture(scope="session")
 def sampled_trace(smollm) -> Trace:
     return trace_generation(smollm, "Tell me about the sea.", SAMPLED_SETTINGS)
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    """``python -m tracing ARGV`` in this process: exit code, stdout, stderr."""
+    from tracing import cli
+
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def offline_model(monkeypatch, smollm):
+    """The CLI's model loader hands back the session's model instead of loading it again."""
+    from tracing import cli
+
+    monkeypatch.setattr(cli, "load_model", lambda model_id, device: smollm)

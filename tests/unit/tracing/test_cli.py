@@ -8,20 +8,9 @@ import sys
 import pytest
 
 from tests.conftest import REPO
+from tests.unit.tracing.conftest import run_cli
 from tests.unit.tracing.test_trace import make_trace
 from tracing import cli, load_trace
-
-
-def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
-    code = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-@pytest.fixture
-def offline_model(monkeypatch, smollm):
-    """The CLI's model loader hands back the session's model instead of loading it again."""
-    monkeypatch.setattr(cli, "load_model", lambda model_id, device: smollm)
 
 
 @pytest.mark.parametrize(

@@ -4,20 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from tests.unit.tracing.conftest import run_cli
 from tests.unit.tracing.test_trace import make_trace
 from tracing import cli, load_trace
 from tracing.compare import load_comparison
-
-
-def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
-    code = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-@pytest.fixture
-def offline_model(monkeypatch, smollm):
-    monkeypatch.setattr(cli, "load_model", lambda model_id, device: smollm)
 
 
 @pytest.fixture
