@@ -103,12 +103,15 @@ class TargetScorer:
     def embed(self) -> torch.nn.Module:
         return self.model.get_input_embeddings()
 
+    def _logits(self, points: torch.Tensor) -> torch.Tensor:
+        """``[rows, targets, vocab]``: the logits at the positions that predict the targets, only there."""
+        if self._slice_logits:
+            return self.model(inputs_embeds=points, logits_to_keep=self.logit_rows, use_cache=False).logits
+        return self.model(inputs_embeds=points, use_cache=False).logits[:, self.logit_rows]
+
     def score_embeddings(self, points: torch.Tensor) -> torch.Tensor:
         """``[rows, targets]``: each target's score (log p, minus the contrast's) for each row of embeddings."""
-        if self._slice_logits:
-            logits = self.model(inputs_embeds=points, logits_to_keep=self.logit_rows, use_cache=False).logits
-        else:
-            logits = self.model(inputs_embeds=points, use_cache=False).logits[:, self.logit_rows]
+        logits = self._logits(points)
         logprobs = torch.log_softmax(logits.float(), dim=-1)  # [rows, targets, vocab]
         columns = torch.arange(self.n_targets, device=points.device)
         scores = logprobs[:, columns, self.target_ids]
@@ -136,10 +139,7 @@ class TargetScorer:
         if isinstance(head, torch.nn.Module):
             handle = head.register_forward_hook(lambda _, args, out: seen.update(hidden=args[0], logits=out))
         try:
-            if self._slice_logits:
-                logits = self.model(inputs_embeds=points, logits_to_keep=self.logit_rows, use_cache=False).logits
-            else:
-                logits = self.model(inputs_embeds=points, use_cache=False).logits[:, self.logit_rows]
+            logits = self._logits(points)
         finally:
             if handle is not None:
                 handle.remove()
