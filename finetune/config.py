@@ -22,6 +22,7 @@ CPU_GENERATION_STEP_SECONDS_135M = 0.12
 GENERATION_BATCH = 16
 LOAD_SECONDS = 5.0
 GPU_SPEEDUP = 25.0
+VALIDATION_LOSS_LIMIT = 64  # validation examples scored at each evaluation during training
 
 
 @dataclass
@@ -205,7 +206,7 @@ def estimate(
     heldout = min(heldout_examples, config.test_limit)
     evaluations = 2 * (heldout * example_tokens / loss_rate + generation(heldout))
     checks = math.ceil(steps / max(config.eval_every, 1)) if validation_examples else 0
-    validation = min(validation_examples, 64)
+    validation = min(validation_examples, VALIDATION_LOSS_LIMIT)
     evaluations += checks * (validation * example_tokens / loss_rate + generation(config.sample_count))
     lora_params = layers * 7 * 2 * hidden * config.lora_rank
     activations = tokens_per_step * hidden * layers * 40 * 4

@@ -21,7 +21,7 @@ from accelerate.utils import set_seed
 
 from finetune.adapter_output import save_adapter
 from finetune.batching import COLLATORS, LOSSES, collate_causal_packed, length_grouped_batches, random_batches
-from finetune.config import ALL_LINEAR, TrainConfig
+from finetune.config import ALL_LINEAR, VALIDATION_LOSS_LIMIT, TrainConfig
 from finetune.data import load_file
 from finetune.encoding import encode_causal, encode_classification
 from finetune.evaluate import evaluate_heldout, generate, mean_loss, prompt_of, reference_of
@@ -31,7 +31,6 @@ from finetune.packed_attention import use_packed_attention
 from finetune.validation import check_data, split_examples
 
 log = logging.getLogger("finetune")
-VALIDATION_LOSS_LIMIT = 64  # validation examples scored at each evaluation
 
 
 class StopRequested(Exception):
@@ -131,6 +130,7 @@ def train(
 
     ``stop_flag()`` is asked before every step; ``on_step(step, metrics)`` hears every step's metrics."""
     from model_zoo import load_model
+    from model_zoo.loading import name_labels
 
     accelerator = Accelerator(cpu=config.device == "cpu")
     report = Reporter(store, job_id, accelerator.is_main_process)
@@ -144,8 +144,7 @@ def train(
     if config.task == "classification":
         del probe
         loaded = load_model(config.model, device=str(accelerator.device), num_labels=len(data.labels))
-        loaded.model.config.id2label = dict(enumerate(data.labels))
-        loaded.model.config.label2id = {name: i for i, name in enumerate(data.labels)}
+        name_labels(loaded.model, data.labels)
     else:
         loaded = probe
     base = loaded.model

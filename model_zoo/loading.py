@@ -169,6 +169,12 @@ def _load_hub(entry: ModelEntry, dtype, num_labels, progress: Progress):
     return _from_folder(entry.repo, entry, dtype, num_labels)
 
 
+def name_labels(model, labels: list[str]) -> None:
+    """Gives a classifier's outputs their label names, in index order (``config.id2label`` / ``label2id``)."""
+    model.config.id2label = dict(enumerate(labels))
+    model.config.label2id = {name: i for i, name in enumerate(labels)}
+
+
 def _load_adapter(entry: ModelEntry, dtype, num_labels, progress: Progress):
     from peft import PeftModel
 
@@ -176,8 +182,7 @@ def _load_adapter(entry: ModelEntry, dtype, num_labels, progress: Progress):
     labels = adapter_labels(entry.path)  # a classifier's head has one output per label it was trained on
     model, tokenizer = LOADERS[base_entry.source](base_entry, dtype, num_labels or len(labels) or None, progress)
     if labels and len(labels) == model.config.num_labels:
-        model.config.id2label = dict(enumerate(labels))
-        model.config.label2id = {name: i for i, name in enumerate(labels)}
+        name_labels(model, labels)
     progress(0.9, "Applying the LoRA adapter...")
     return PeftModel.from_pretrained(model, entry.path, is_trainable=False), tokenizer
 
