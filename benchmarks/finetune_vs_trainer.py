@@ -131,9 +131,7 @@ def run_ours(config: TrainConfig) -> dict:
     captured = {}
     original = train_module.save_adapter
 
-    def keep_model(
-        model, tokenizer, cfg, result, job_id, labels=None
-    ):  # keep the tuned model; write nothing to the zoo
+    def keep_model(model, tokenizer, cfg, result, job_id, **_):  # keep the tuned model; write nothing to the zoo
         captured["model"], captured["tokenizer"] = model, tokenizer
         return "", ""
 
@@ -197,6 +195,8 @@ def main() -> None:
         for round_index in range(args.rounds):  # ABBA...: neither side always runs first (warm caches, load)
             order = ["trainer", "ours"] if round_index % 2 == 0 else ["ours", "trainer"]
             for name in order:
+                for earlier in runs[name]:  # only the last run's model is scored: free the others
+                    earlier.pop("model", None)
                 runs[name].append(sides[name]())
                 print(f"round {round_index + 1}: {name} done", file=sys.stderr)
         summary = {}
