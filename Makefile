@@ -7,10 +7,20 @@ STAMP := $(VENV)/.installed
 # a fine-tune process, the test browser) the spinning starves the work itself. Override to ACTIVE if alone.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: run test setup browser lint format bench clean-data
+# The served app's whole configuration is .streamlit/config.toml; PORT is the one thing a caller picks (the e2e
+# tests and benchmarks/app_latency.py start the server with `make run PORT=N`, exactly as a user does).
+PORT ?= 8501
+
+.PHONY: run dev test setup browser lint format bench clean-data
 
 run: setup
-	$(BIN)/streamlit run app.py --server.address 127.0.0.1 --server.port 8501
+	$(BIN)/streamlit run app.py --server.port $(PORT)
+
+# For development only: reruns on save, watching the source but not .venv, the data folder or test output.
+dev: setup
+	$(BIN)/streamlit run app.py --server.port $(PORT) --server.fileWatcherType auto --server.runOnSave true \
+		--server.folderWatchBlacklist .venv --server.folderWatchBlacklist .data \
+		--server.folderWatchBlacklist test-artifacts --server.folderWatchBlacklist .git
 
 test: setup browser
 	$(BIN)/python -m pytest tests

@@ -1,4 +1,8 @@
-"""The Fine-tune page in a real browser: pick the bundled sample, launch a few-step job, watch it finish."""
+"""The Fine-tune page in a real browser: pick the bundled sample, launch a few-step job, watch it finish.
+
+The 2-step job (its own process: loading, base and tuned held-out scoring, two steps) took 111 s from the
+click to "succeeded" with three other test processes on the 2-core machine; the deadline is JOB_S.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,10 @@ import time
 
 import pytest
 
-from tests.e2e.conftest import wait_for_app_idle
+from tests.e2e.conftest import timed, wait_for_app_idle
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+JOB_S = 300
 
 
 def test_sample_job_runs_to_the_end(app_url, page, artifacts_dir):
@@ -32,9 +37,10 @@ def test_sample_job_runs_to_the_end(app_url, page, artifacts_dir):
     page.get_by_label("Job name").fill(name)
     page.get_by_label("Job name").press("Enter")
     wait_for_app_idle(page)
-    page.get_by_role("button", name="Launch fine-tune").click()
-    page.get_by_text(re.compile(rf"Job \d+ · {name}")).first.wait_for()
-    page.get_by_text(re.compile(rf"Job \d+ · {name} · succeeded")).wait_for(timeout=480_000)
+    with timed("2-step fine-tune job"):
+        page.get_by_role("button", name="Launch fine-tune").click()
+        page.get_by_text(re.compile(rf"Job \d+ · {name}")).first.wait_for()
+        page.get_by_text(re.compile(rf"Job \d+ · {name} · succeeded")).wait_for(timeout=JOB_S * 1000)
     page.get_by_text("Adapter saved as", exact=False).wait_for()
     body = page.inner_text("body")
     assert f"+{name}-job" in body

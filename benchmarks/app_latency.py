@@ -1,0 +1,270 @@
+"""How fast the app is where the user stands: the real server (`make run`) in a real Chromium, against the engine.
+
+Side by side in one run, on the offline default model with a Chinese prompt, warm model on both sides:
+
+- ``trace_ratio``: click on Run -> an explorable ``--tokens``-token greedy trace (the moment heading, every
+  chart drawn, nothing stale), divided by `trace_generation` of the same prompt and settings in a separate
+  process. Goal <= 1.2.
+- ``moment_switch_seconds``: median wall time from a click on a token of a ``--switch-tokens``-token trace to
+  all three panels redrawn for that moment (``--clicks`` clicks). Goal <= 0.5 s.
+- ``attribution_ratio``: click on "Attribute moment M" (Input x Gradient) -> the drawn result, divided by the
+  engine's `attribute_moment` of the same moment alone. Goal <= 1.3.
+- ``users4_ratio``: ``--users`` browser sessions click Run on a ``--user-tokens``-token trace at the same
+  moment; their mean time to an explorable trace divided by one session's alone. Reported.
+
+The engine is timed in a subprocess before the browser runs and again after (the median of both counts), so
+background load hits both sides alike.
+
+    python benchmarks/app_latency.py --json
+
+The last stdout line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as `make run` sets it
+
+from benchmarks.served_app import launch_chromium, served_app, wait_for_app_idle  # noqa: E402
+
+PROMPT = "请写一个关于灯塔看守人的短故事。"  # greedy, the offline model writes well past 128 tokens
+MODEL = "smollm2-135m-instruct"
+ATTRIBUTION_METHOD = "input_x_gradient"
+IDLE_MS = 60_000
+
+# Everything drawn and current: no element left stale from the previous script run, no run in progress.
+SETTLED = """(heading) => {
+  const headings = [...document.querySelectorAll('h4')].map((h) => h.innerText);
+  return headings.some((t) => t.startsWith(heading))
+    && document.querySelectorAll('.js-plotly-plot .main-svg').length >= 3
+    && !document.querySelector('[data-stale="true"]')
+    && !document.querySelector('[data-testid="stStatusWidget"]');
+}"""
+GENERATING = "() => document.body.innerText.includes('Generating with')"
+
+
+# ---- the engine alone ------------------------------------------------------------------------------------
+
+
+def engine_timings(tokens: int, moment: int, repeats: int) -> dict:
+    """Runs in its own process: warm model, then the trace and the attribution the browser will ask for."""
+    from model_zoo import load_model
+    from tracing import DecodingSettings, trace_generation
+    from tracing.attribution import attribute_moment
+
+    loaded = load_model(MODEL)
+    trace_generation(loaded, PROMPT, DecodingSettings(max_new_tokens=4))  # warm-up, as the browser's first run
+    seconds = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        trace = trace_generation(loaded, PROMPT, DecodingSettings(max_new_tokens=tokens))
+        seconds.append(time.perf_counter() - started)
+    attribute_moment(loaded, trace, 0, method=ATTRIBUTION_METHOD)  # warm-up, as in the browser
+    started = time.perf_counter()
+    attribute_moment(loaded, trace, moment, method=ATTRIBUTION_METHOD)
+    return {
+        "trace_seconds": seconds,
+        "attribution_seconds": time.perf_counter() - started,
+        "tokens": len(trace.moments),
+        "text": "".join(m.token for m in trace.moments),
+    }
+
+
+def engine_in_subprocess(tokens: int, moment: int, repeats: int) -> dict:
+    out = subprocess.run(
+        [sys.executable, __file__, "--engine", "--tokens", str(tokens), "--moment", str(moment)]
+        + ["--repeats", str(repeats)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=REPO,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"the engine run failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# ---- the browser -----------------------------------------------------------------------------------------
+
+
+def open_trace_page(context, url: str, tokens: int):
+    page = context.new_page()
+    page.goto(url)
+    wait_for_app_idle(page, IDLE_MS)
+    page.get_by_label("Prompt", exact=True).fill(PROMPT)
+    page.get_by_label("Max new tokens").fill(str(tokens))
+    page.get_by_label("Max new tokens").press("Enter")
+    wait_for_app_idle(page, IDLE_MS)
+    return page
+
+
+def click_run(page) -> float:
+    started = time.perf_counter()
+    page.get_by_role("button", name="Run", exact=True).click()
+    return started
+
+
+def settled(page) -> bool:
+    return page.evaluate(SETTLED, "Moment 0 of ")
+
+
+def timed_run(page, timeout: float) -> float:
+    """Click on Run -> explorable trace, in seconds."""
+    started = click_run(page)
+    page.wait_for_function(GENERATING, timeout=timeout * 1000)
+    page.wait_for_function(SETTLED, arg="Moment 0 of ", timeout=timeout * 1000)
+    return time.perf_counter() - started
+
+
+def moment_count(page) -> int:
+    heading = page.locator("h4", has_text="Moment 0 of").first.inner_text()
+    return int(heading.split(" of ")[1].split(":")[0]) + 1
+
+
+def timed_switch(page, index: int, timeout: float = 30) -> float:
+    started = time.perf_counter()
+    page.locator(f".ms-tok[data-i='{index}']").click()
+    page.wait_for_function(SETTLED, arg=f"Moment {index} of ", timeout=timeout * 1000)
+    page.get_by_role("button", name=f"Attribute moment {index}").wait_for(timeout=timeout * 1000)
+    return time.perf_counter() - started
+
+
+def timed_attribution(page, index: int, timeout: float = 120) -> float:
+    started = time.perf_counter()
+    page.get_by_role("button", name=f"Attribute moment {index}").click()
+    page.get_by_text("computed in").wait_for(timeout=timeout * 1000)
+    page.wait_for_function(SETTLED, arg=f"Moment {index} of ", timeout=timeout * 1000)
+    return time.perf_counter() - started
+
+
+def concurrent_runs(pages: list, timeout: float) -> list[float]:
+    """Clicks Run on every page, then polls them all until each shows its trace; seconds per page."""
+    for page in pages:
+        page.get_by_role("button", name="Run", exact=True).wait_for()
+    starts = [click_run(page) for page in pages]
+    for page in pages:
+        page.wait_for_function(GENERATING, timeout=timeout * 1000)
+    finished: dict[int, float] = {}
+    deadline = time.perf_counter() + timeout
+    while len(finished) < len(pages):
+        if time.perf_counter() > deadline:
+            raise TimeoutError(f"{len(pages) - len(finished)} sessions had no trace after {timeout:.0f} s")
+        for i, page in enumerate(pages):
+            if i not in finished and settled(page):
+                finished[i] = time.perf_counter()
+        time.sleep(0.02)
+    return [finished[i] - starts[i] for i in range(len(pages))]
+
+
+def browser_timings(args) -> dict:
+    from playwright.sync_api import sync_playwright
+
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        served_app(Path(folder) / "server.log") as url,
+        sync_playwright() as pw,
+    ):
+        browser = launch_chromium(pw)
+        context = browser.new_context(viewport={"width": 1500, "height": 1000})
+        page = open_trace_page(context, url, 4)
+        timed_run(page, 120)  # warm-up: the server's first forward passes and charts
+        timed_switch(page, 1)
+        timed_attribution(page, 1)
+
+        page.get_by_label("Max new tokens").fill(str(args.tokens))
+        page.get_by_label("Max new tokens").press("Enter")
+        wait_for_app_idle(page, IDLE_MS)
+        runs = [timed_run(page, 120) for _ in range(args.repeats)]
+        tokens = moment_count(page)
+        timed_switch(page, args.moment)
+        attribution = timed_attribution(page, args.moment)
+
+        page.get_by_label("Max new tokens").fill(str(args.switch_tokens))
+        page.get_by_label("Max new tokens").press("Enter")
+        wait_for_app_idle(page, IDLE_MS)
+        timed_run(page, 240)
+        switch_tokens = moment_count(page)
+        targets = [(7 + i * 37) % switch_tokens for i in range(args.clicks)]
+        switches = [timed_switch(page, index) for index in targets]
+        context.close()
+
+        contexts = [browser.new_context(viewport={"width": 1500, "height": 1000}) for _ in range(args.users)]
+        pages = [open_trace_page(c, url, args.user_tokens) for c in contexts]
+        alone = timed_run(pages[0], 120)
+        together = concurrent_runs(pages, 240)
+        browser.close()
+    return {
+        "trace_seconds": runs,
+        "tokens": tokens,
+        "attribution_seconds": attribution,
+        "switch_seconds": switches,
+        "switch_tokens": switch_tokens,
+        "alone_seconds": alone,
+        "together_seconds": together,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="end with one JSON line")
+    parser.add_argument("--tokens", type=int, default=64)
+    parser.add_argument("--switch-tokens", type=int, default=128)
+    parser.add_argument("--clicks", type=int, default=10)
+    parser.add_argument("--moment", type=int, default=40, help="the moment attributed")
+    parser.add_argument("--users", type=int, default=4)
+    parser.add_argument("--user-tokens", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=2, help="timed traces on each side")
+    parser.add_argument("--engine", action="store_true", help=argparse.SUPPRESS)  # the subprocess side
+    args = parser.parse_args()
+
+    if args.engine:
+        print(json.dumps(engine_timings(args.tokens, args.moment, args.repeats)))
+        return
+    before = engine_in_subprocess(args.tokens, args.moment, args.repeats)
+    app = browser_timings(args)
+    after = engine_in_subprocess(args.tokens, args.moment, args.repeats)
+    if not before["tokens"] == after["tokens"] == app["tokens"]:
+        raise RuntimeError(f"the two sides traced different lengths: {before['tokens']}, {app['tokens']}")
+    engine_trace = statistics.median(before["trace_seconds"] + after["trace_seconds"])
+    engine_attribution = statistics.median([before["attribution_seconds"], after["attribution_seconds"]])
+    app_trace = statistics.median(app["trace_seconds"])
+    result = {
+        "trace_ratio": round(app_trace / engine_trace, 3),
+        "moment_switch_seconds": round(statistics.median(app["switch_seconds"]), 3),
+        "attribution_ratio": round(app["attribution_seconds"] / engine_attribution, 3),
+        "users4_ratio": round(statistics.mean(app["together_seconds"]) / app["alone_seconds"], 3),
+        "goals": {"trace_ratio": 1.2, "moment_switch_seconds": 0.5, "attribution_ratio": 1.3},
+        "app_trace_seconds": [round(s, 3) for s in app["trace_seconds"]],
+        "engine_trace_seconds": [round(s, 3) for s in before["trace_seconds"] + after["trace_seconds"]],
+        "tokens": app["tokens"],
+        "moment_switch_all_seconds": [round(s, 3) for s in app["switch_seconds"]],
+        "switch_trace_tokens": app["switch_tokens"],
+        "app_attribution_seconds": round(app["attribution_seconds"], 3),
+        "engine_attribution_seconds": round(engine_attribution, 3),
+        "attributed_moment": args.moment,
+        "users": args.users,
+        "user_alone_seconds": round(app["alone_seconds"], 3),
+        "users_together_seconds": [round(s, 3) for s in app["together_seconds"]],
+        "prompt": PROMPT,
+        "model": MODEL,
+        "server": "make run (.streamlit/config.toml), Debian Chromium via Playwright",
+    }
+    if not args.json:
+        print("\n".join(f"{key}: {value}" for key, value in result.items()))
+    print(json.dumps(result, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
