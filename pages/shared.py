@@ -6,6 +6,8 @@ engine serialises forward passes with the LoadedModel's lock.
 
 from __future__ import annotations
 
+import gc
+
 import streamlit as st
 
 from model_zoo import LoadedModel, ModelEntry, ModelLoadError, default_entry, load_catalog, load_model, resolve
@@ -15,10 +17,26 @@ MODEL_KEY = "model_id"
 OTHER = "Other: a hub id or a local folder…"
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
+def _freeze_long_lived() -> None:
+    """Moves every object alive now (torch, transformers, the loaded models) out of the garbage collector's reach.
+
+    A full collection walks ~460k objects once a model is loaded and holds the GIL for ~0.4 s; the script
+    reruns of every session allocate enough to trigger one every few seconds, each pausing the decode
+    threads. Frozen, those long-lived objects are skipped."""
+    gc.freeze()
+
+
+def _unfreeze(_model: LoadedModel) -> None:
+    """A model leaving the cache becomes collectable again (the next load freezes what is still alive)."""
+    gc.unfreeze()
+
+
+@st.cache_resource(show_spinner=False, max_entries=4, on_release=_unfreeze)
 def cached_model(model_id: str, _progress=None) -> LoadedModel:
     """One LoadedModel per id per process (the progress callback is not part of the cache key)."""
-    return load_model(model_id, progress=_progress)
+    model = load_model(model_id, progress=_progress)
+    _freeze_long_lived()
+    return model
 
 
 def get_model(model_id: str) -> LoadedModel | None:
