@@ -23,7 +23,8 @@ from finetune.validation import check_data
 from model_zoo.paths import data_dir
 from pages.shared import get_model, model_picker
 
-POLL_SECONDS = 2.0
+POLL_SECONDS = 2.0  # while a job is queued, running or stopping
+IDLE_POLL_SECONDS = 15.0  # otherwise: only to notice a job launched elsewhere (the CLI, another tab)
 TASKS = {"Instruction tuning (chat model)": "causal-lm", "Classification (encoder)": "classification"}
 SAMPLE = "Bundled sample: step-by-step addition"
 UPLOAD = "Upload a file"
@@ -191,11 +192,17 @@ def data_and_launch() -> None:
             st.toast(f"Job {job_id} launched.")
 
 
-@st.fragment(run_every=POLL_SECONDS)
-def jobs_panel() -> None:
+def draw_jobs(polling_fast: bool) -> None:
+    """The job table and the chosen job; a fragment that reruns on a timer (fast while a job is active).
+
+    Every rerun re-sends the table and the loss chart to the browser, so the panel polls fast only while
+    there is something to follow, and asks for one full rerun when that changes (the pace is set by which
+    fragment the page script calls)."""
     store = job_store()
     enforce_stops(store)
     jobs = store.list_jobs()
+    if any(j.active for j in jobs) != polling_fast:
+        st.rerun()
     job_table(jobs)
     if not jobs:
         return
@@ -214,6 +221,17 @@ def jobs_panel() -> None:
     sample_generations(store.samples(job.id))
     if job.log_path:
         st.caption(f"Log: `{job.log_path}`")
+
+
+live_jobs_panel = st.fragment(run_every=POLL_SECONDS, key="ft_jobs_live")(draw_jobs)
+idle_jobs_panel = st.fragment(run_every=IDLE_POLL_SECONDS, key="ft_jobs_idle")(draw_jobs)
+
+
+def jobs_panel() -> None:
+    if any(j.active for j in job_store().list_jobs()):
+        live_jobs_panel(True)
+    else:
+        idle_jobs_panel(False)
 
 
 st.header("Fine-tune", anchor=False)
