@@ -14,7 +14,7 @@ from components.compare_sides import head_picker, moment_side, token_list, top_k
 from components.plot_config import PLOT_CONFIG
 from components.token_strip import StripToken, clickable_strip, unsure_colour
 from model_zoo import ModelEntry, default_entry, load_catalog
-from pages.shared import get_model
+from page_glue.models import get_model
 from tracing.compare import Comparison, compare_traces
 from tracing.consistency import DEFAULT_ANSWER_PATTERN, Consistency, consistency
 from tracing.trace import DecodingSettings, Trace

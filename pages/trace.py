@@ -12,11 +12,11 @@ import streamlit as st
 
 from components.timeline import timeline
 from components.token_strip import StripToken, clickable_strip, static_strip, unsure_colour
-from pages.branching import branch_panel
-from pages.shared import get_model, model_picker
-from pages.trace_panels import attention_panel, attribution_panel, probabilities_panel, trace_model
-from pages.trace_run import TraceRun, start_run
-from pages.trace_views import CurrentTrace, trace_file_bytes, trace_from_bytes, trace_html
+from page_glue.branch_panel import branch_panel
+from page_glue.models import get_model, model_picker
+from page_glue.trace_cache import CurrentTrace, trace_file_bytes, trace_from_bytes, trace_html
+from page_glue.trace_panels import attention_panel, attribution_panel, probabilities_panel, trace_model
+from page_glue.trace_run import TraceRun, start_run
 from tracing.trace import DecodingSettings, Moment
 
 CURRENT = "trace_current"  # CurrentTrace

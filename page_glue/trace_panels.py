@@ -15,8 +15,8 @@ from components.attribution_view import attribution_strip
 from components.bertviz_view import DEFAULT_BUDGET, page_height
 from components.plot_config import PLOT_CONFIG
 from components.probabilities import cut_off_note, logit_lens_figure, shown, top_k_figure
-from pages.shared import get_model
-from pages.trace_views import CurrentTrace, attribution_for, bertviz_for, lens_for
+from page_glue.models import get_model
+from page_glue.trace_cache import CurrentTrace, attribution_for, bertviz_for, lens_for
 from tracing.attribution import AttributionSettings, get_method, method_names
 from tracing.tokens import is_special
 from tracing.views import SUMMARIES, head_summary, prefix_tokens
