@@ -14,8 +14,9 @@ from components.token_strip import StripToken, clickable_strip, static_strip, un
 from page_glue.branch_panel import branch_panel
 from page_glue.models import get_model, model_picker
 from page_glue.navigator import MomentNavigator
+from page_glue.panels import draw_in_columns
 from page_glue.trace_cache import CurrentTrace, trace_file_bytes, trace_from_bytes, trace_html
-from page_glue.trace_panels import attention_panel, attribution_panel, probabilities_panel, trace_model
+from page_glue.trace_panels import TRACE_PANELS, trace_model
 from page_glue.trace_run import TraceRun, start_run
 from tracing.trace import DecodingSettings, Moment
 
@@ -156,12 +157,7 @@ def explorer(current: CurrentTrace) -> None:
         f"#### Moment {moment} of {count - 1}: chose `{m.token.replace(' ', '·')}` "
         f"with p = {m.prob:.3f} (rank {m.rank})"
     )
-    panels = [("attention", attention_panel)] if m.attention is not None else []
-    panels += [("probabilities", probabilities_panel), ("attributions", attribution_panel)]
-    columns = st.columns(len(panels), gap="medium", border=True)
-    for column, (_, panel) in zip(columns, panels, strict=True):
-        with column:
-            panel(current, moment, lambda: trace_model(current))
+    draw_in_columns(TRACE_PANELS, trace, moment, current, moment, lambda: trace_model(current))
     branch_panel(lambda: trace_model(current), trace, moment)
 
 

@@ -163,6 +163,7 @@ def test_panels_follow_the_moment_and_appear_only_with_their_data(short_trace):
     at = page_with(no_attention)
     assert not at.exception
     assert [h.value for h in at.main.subheader] == ["Probabilities", "Attributions"]
+    assert any(c.value.startswith("No attention panel") for c in at.caption)  # hidden, and said so
 
 
 def load_trace_copy(trace):
