@@ -11,12 +11,13 @@ from __future__ import annotations
 import streamlit as st
 
 from components.compare_charts import divergence_figure, kl_timeline
-from components.compare_sides import head_picker, moment_side, token_list, top_k_texts
+from components.compare_sides import head_picker, token_list, top_k_texts
 from components.plot_config import PLOT_CONFIG
 from components.token_strip import StripToken, clickable_strip, unsure_colour
 from model_zoo import ModelEntry, default_entry, load_catalog
 from page_glue.models import get_model
 from page_glue.navigator import MomentNavigator
+from page_glue.side_panels import moment_side
 from tracing.compare import Comparison, compare_traces
 from tracing.consistency import DEFAULT_ANSWER_PATTERN, Consistency, consistency
 from tracing.trace import DecodingSettings, Trace

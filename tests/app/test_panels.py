@@ -1,5 +1,6 @@
 """The panel registry (page_glue/panels.py): panels keep their order, a panel shows only where its rule finds
-its data, and a hidden panel is named with the reason; the Trace page's own panels follow the same rules."""
+its data, and a hidden panel is named with the reason; the Trace page's panels and the side panels of
+Compare and the branch view follow the same rules."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from page_glue.panels import PanelRegistry, has_attention
+from page_glue.side_panels import SIDE_PANELS
 from page_glue.trace_panels import TRACE_PANELS
 from tests.unit.tracing.test_trace import make_trace
 
@@ -34,6 +36,8 @@ def test_the_attention_panel_shows_only_where_the_moment_kept_its_weights():
     assert names(shown) == ["probabilities", "attributions"]
     assert names(hidden) == ["attention"] and "attention weights" in hidden[0].missing
     assert not has_attention(trace, len(trace.moments))  # past the end there is nothing to show
+    assert names(SIDE_PANELS.split(trace, 1)[0]) == ["probabilities", "attention"]
+    assert names(SIDE_PANELS.split(trace, 2)[0]) == ["probabilities"]
 
 
 def script():
@@ -78,3 +82,34 @@ def test_a_page_draws_the_available_panels_under_their_titles_and_names_the_hidd
     assert [h.value for h in at.subheader] == ["Probabilities"]
     assert [m.value for m in at.markdown] == ["probabilities of the test trace"]
     assert [c.value for c in at.caption] == ["No attention panel: this moment kept no attention weights."]
+
+
+def side_script():
+    import streamlit as st
+
+    from page_glue.side_panels import moment_side
+    from tests.unit.tracing.test_trace import make_trace
+
+    moment_side(make_trace(), st.session_state["moment"], "a: the test trace", (1, 0), key="side")
+
+
+def side_at(moment: int) -> AppTest:
+    at = AppTest.from_function(side_script, default_timeout=30)
+    at.session_state["moment"] = moment
+    return at.run()
+
+
+def test_a_side_draws_the_panels_its_trace_has_data_for():
+    at = side_at(1)
+    assert not at.exception, at.exception
+    assert len(at.get("plotly_chart")) == 2  # the top-k and the attention grid
+    assert not any(c.value.startswith("No attention panel") for c in at.caption)
+
+    at = side_at(2)
+    assert not at.exception, at.exception
+    assert len(at.get("plotly_chart")) == 1  # the top-k only
+    assert any(c.value.startswith("No attention panel") for c in at.caption)
+
+    at = side_at(5)
+    assert not at.exception, at.exception
+    assert not at.get("plotly_chart") and at.info[0].value == "This trace ended after 5 moments."
