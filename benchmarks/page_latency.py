@@ -28,7 +28,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from pages.trace_views import CurrentTrace  # noqa: E402
+from page_glue.trace_cache import CurrentTrace  # noqa: E402
 from tracing.trace import DecodingSettings, Trace, load_trace  # noqa: E402
 
 PROMPT = "What is 47 + 38? Think step by step."

@@ -1,5 +1,6 @@
-"""Two traces side by side at one moment: for each, the chosen token, the probability panel and an attention
-summary, drawn with the trace page's components. Used by the compare page and the branch panel."""
+"""Two traces side by side at one moment: for each, the chosen token with its top-k and an attention summary,
+drawn with the trace page's components. The compare page and the branch panel show them as side panels
+(page_glue/side_panels.py)."""
 
 from __future__ import annotations
 
@@ -22,20 +23,20 @@ def head_picker(trace: Trace, key: str) -> tuple[int, int] | None:
     return int(layer), int(head)
 
 
-def moment_side(trace: Trace, index: int, title: str, head: tuple[int, int] | None, key: str, note: str = "") -> None:
-    """One trace's moment ``index``: what it chose (or read), its top-k, and one head's attention."""
-    st.markdown(f"**{title}**")
-    if index >= len(trace.moments):
-        st.info(f"This trace ended after {len(trace.moments)} moments.")
-        return
+def moment_choice(trace: Trace, index: int, key: str, note: str = "") -> None:
+    """What one trace chose (or read) at moment ``index``, and its top-k."""
     m = trace.moments[index]
     st.markdown(
         f"`{shown(m.token)}` p = {m.prob:.3f} · rank {m.rank} · entropy {m.entropy:.2f} nats"
         + (f" · {note}" if note else "")
     )
     st.plotly_chart(top_k_figure(m, count=8), config=PLOT_CONFIG, key=f"{key}_topk")
-    if m.attention is None or head is None:
-        return
+
+
+def moment_attention(trace: Trace, index: int, head: tuple[int, int], key: str) -> None:
+    """One trace's attention at moment ``index``: the layers × heads grid with ``head`` marked, and that head's
+    weights over the prefix. The moment must have kept its attention rows."""
+    m = trace.moments[index]
     layer, head_index = head
     summary = head_summary(m.attention, trace.prompt_len, "generated")
     st.caption(f"Each cell: one head's {summary.label}.")

@@ -1,7 +1,8 @@
 """Compare page: one prompt through two models, moment by moment; and the consistency of sampled reasoning.
 
-The moment being looked at lives in one session key (``MOMENT``); the slider, previous/next, a click on
-either token strip and a click on the KL timeline all write it, so both sides always show the same moment.
+The moment being looked at lives in one session key (``compare_moment``), kept by the moment navigator the
+Trace page shares; its slider and buttons, a click on either token strip and a click on the KL timeline all
+write it, so both sides always show the same moment.
 Results live in the session (``RESULT``, ``CONSISTENCY``); models are loaded once per process.
 """
 
@@ -10,17 +11,18 @@ from __future__ import annotations
 import streamlit as st
 
 from components.compare_charts import divergence_figure, kl_timeline
-from components.compare_sides import head_picker, moment_side, token_list, top_k_texts
+from components.compare_sides import head_picker, token_list, top_k_texts
 from components.plot_config import PLOT_CONFIG
 from components.token_strip import StripToken, clickable_strip, unsure_colour
 from model_zoo import ModelEntry, default_entry, load_catalog
-from pages.shared import get_model
+from page_glue.models import get_model
+from page_glue.navigator import MomentNavigator
+from page_glue.side_panels import moment_side
 from tracing.compare import Comparison, compare_traces
 from tracing.consistency import DEFAULT_ANSWER_PATTERN, Consistency, consistency
 from tracing.trace import DecodingSettings, Trace
 
 RESULT = "compare_result"  # Comparison
-MOMENT = "compare_moment"
 CONSISTENCY = "compare_consistency"  # Consistency
 PROMPT = "compare_prompt"
 DEFAULT_PROMPT = "What is 47 + 38? Think step by step, then end with 'Answer: N'."
@@ -55,14 +57,8 @@ def model_pickers(entries: list[ModelEntry]) -> tuple[str, str]:
     return a, b
 
 
-def set_moment(index: int) -> None:
-    result: Comparison | None = st.session_state.get(RESULT)
-    last = len(result.moments) - 1 if result else 0
-    st.session_state[MOMENT] = min(max(int(index), 0), max(last, 0))
-
-
-def step(delta: int) -> None:
-    set_moment(st.session_state.get(MOMENT, 0) + delta)
+def navigator(result: Comparison) -> MomentNavigator:
+    return MomentNavigator("compare", len(result.moments))
 
 
 def settings_form() -> tuple[DecodingSettings, str, bool]:
@@ -100,23 +96,7 @@ def run_comparison(a: str, b: str) -> None:
     except ValueError as exc:
         st.error(str(exc), icon=":material/error:")
         return
-    st.session_state[MOMENT] = 0
-
-
-def moment_navigator(count: int) -> int:
-    st.session_state["compare_slider"] = st.session_state[MOMENT]
-    cols = st.columns([0.5, 8, 0.5], vertical_alignment="bottom")
-    cols[0].button("", icon=":material/chevron_left:", key="compare_prev", on_click=step, args=(-1,), help="Previous")
-    cols[1].slider(
-        "Moment",
-        0,
-        max(count - 1, 1),
-        key="compare_slider",
-        on_change=lambda: set_moment(st.session_state["compare_slider"]),
-        disabled=count < 2,
-    )
-    cols[2].button("", icon=":material/chevron_right:", key="compare_next", on_click=step, args=(1,), help="Next")
-    return st.session_state[MOMENT]
+    navigator(st.session_state[RESULT]).restart()
 
 
 def side_name(result: Comparison, side: str) -> str:
@@ -136,7 +116,7 @@ def token_strip(trace: Trace, side: str, moment: int, result: Comparison) -> Non
         )
         for m in trace.moments
     ]
-    clickable_strip(boxes, key=f"compare_tokens_{side}", on_click=set_moment, selected=moment)
+    clickable_strip(boxes, key=f"compare_tokens_{side}", on_click=navigator(result).set, selected=moment)
 
 
 def summary(result: Comparison) -> None:
@@ -155,10 +135,10 @@ def summary(result: Comparison) -> None:
 
 def explorer(result: Comparison) -> None:
     count = len(result.moments)
-    set_moment(st.session_state.get(MOMENT, 0))
     summary(result)
-    moment = moment_navigator(count)
-    kl_timeline(result, moment, key="compare_timeline", on_pick=set_moment)
+    moments = navigator(result)
+    moment = moments.draw()
+    kl_timeline(result, moment, key="compare_timeline", on_pick=moments.set)
     cols = st.columns(2, gap="medium")
     for column, side in zip(cols, ("a", "b"), strict=True):
         with column:

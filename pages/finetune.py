@@ -21,7 +21,7 @@ from finetune.mapping import STYLES, ColumnMapping, guess_mapping
 from finetune.sample_data import sample_path
 from finetune.validation import check_data
 from model_zoo.paths import data_dir
-from pages.shared import get_model, model_picker
+from page_glue.models import get_model, model_picker
 
 POLL_SECONDS = 2.0  # while a job is queued, running or stopping
 IDLE_POLL_SECONDS = 15.0  # otherwise: only to notice a job launched elsewhere (the CLI, another tab)

@@ -7,7 +7,7 @@ import streamlit as st
 from components.model_card import catalog_table, model_facts
 from model_zoo import load_catalog
 from model_zoo.paths import HOME_ENV, data_home
-from pages.shared import get_model, model_picker
+from page_glue.models import get_model, model_picker
 
 st.header("Models", anchor=False)
 model_id = model_picker(kind=None)

@@ -1,31 +1,28 @@
 """Trace page: run a prompt, watch it grow, then explore it one moment at a time.
 
-The moment being looked at lives in one session key (``MOMENT``); the slider, the previous/next/play
-buttons, a click on a generated token and a click on the timeline all write that key, so they agree.
+The moment being looked at lives in one session key (``trace_moment``), kept by the moment navigator the
+Compare page shares; its slider and buttons, a click on a generated token and a click on the timeline all
+write that key, so they agree.
 """
 
 from __future__ import annotations
-
-import time
 
 import streamlit as st
 
 from components.timeline import timeline
 from components.token_strip import StripToken, clickable_strip, static_strip, unsure_colour
-from pages.branching import branch_panel
-from pages.shared import get_model, model_picker
-from pages.trace_panels import attention_panel, attribution_panel, probabilities_panel, trace_model
-from pages.trace_run import TraceRun, start_run
-from pages.trace_views import CurrentTrace, trace_file_bytes, trace_from_bytes, trace_html
+from page_glue.branch_panel import branch_panel
+from page_glue.models import get_model, model_picker
+from page_glue.navigator import MomentNavigator
+from page_glue.panels import draw_in_columns
+from page_glue.trace_cache import CurrentTrace, trace_file_bytes, trace_from_bytes, trace_html
+from page_glue.trace_panels import TRACE_PANELS, trace_model
+from page_glue.trace_run import TraceRun, start_run
 from tracing.trace import DecodingSettings, Moment
 
 CURRENT = "trace_current"  # CurrentTrace
 RUN = "trace_run"  # TraceRun in progress
-MOMENT = "trace_moment"  # int: the one moment every control shows
-PLAYING = "trace_playing"
-LAST_STEP = "trace_last_step"
 PROMPT = "trace_prompt"
-PLAY_SECONDS = 0.8
 PROGRESS_SECONDS = 0.3
 STARTERS = {
     "Arithmetic": "What is 47 + 38? Think step by step.",
@@ -35,20 +32,13 @@ STARTERS = {
 }
 
 
-def set_moment(index: int) -> None:
-    current: CurrentTrace | None = st.session_state.get(CURRENT)
-    last = len(current.trace.moments) - 1 if current else 0
-    st.session_state[MOMENT] = min(max(int(index), 0), max(last, 0))
-
-
-def step(delta: int) -> None:
-    set_moment(st.session_state.get(MOMENT, 0) + delta)
+def navigator(current: CurrentTrace) -> MomentNavigator:
+    return MomentNavigator("trace", len(current.trace.moments))
 
 
 def show(current: CurrentTrace) -> None:
     st.session_state[CURRENT] = current
-    st.session_state[MOMENT] = 0
-    st.session_state[PLAYING] = False
+    navigator(current).restart()
 
 
 # ---- running ---------------------------------------------------------------------------------------------
@@ -139,63 +129,14 @@ def run_progress() -> None:
 # ---- exploring ---------------------------------------------------------------------------------------------
 
 
-def toggle_play() -> None:
-    st.session_state[PLAYING] = not st.session_state.get(PLAYING, False)
-    current: CurrentTrace | None = st.session_state.get(CURRENT)
-    if st.session_state[PLAYING] and current and st.session_state.get(MOMENT, 0) >= len(current.trace.moments) - 1:
-        st.session_state[MOMENT] = 0  # play from the start when at the end
-
-
-@st.fragment(run_every=PLAY_SECONDS)
-def play_ticker(count: int) -> None:
-    """Steps one moment every PLAY_SECONDS (the time check skips the full-page reruns it causes itself)."""
-    now = time.monotonic()
-    if now - st.session_state.get(LAST_STEP, 0.0) < PLAY_SECONDS * 0.8:
-        return
-    st.session_state[LAST_STEP] = now
-    if st.session_state.get(MOMENT, 0) >= count - 1:
-        st.session_state[PLAYING] = False
-    else:
-        step(1)
-    st.rerun()
-
-
-def moment_navigator(count: int) -> int:
-    moment = st.session_state[MOMENT]
-    st.session_state["trace_slider"] = moment
-    cols = st.columns([0.5, 0.5, 8, 0.5, 0.9], vertical_alignment="bottom")
-    cols[0].button("", icon=":material/skip_previous:", key="trace_first", on_click=set_moment, args=(0,), help="First")
-    cols[1].button("", icon=":material/chevron_left:", key="trace_prev", on_click=step, args=(-1,), help="Previous")
-    cols[2].slider(
-        "Moment",
-        0,
-        max(count - 1, 1),
-        key="trace_slider",
-        on_change=lambda: set_moment(st.session_state["trace_slider"]),
-        disabled=count < 2,
-    )
-    cols[3].button("", icon=":material/chevron_right:", key="trace_next", on_click=step, args=(1,), help="Next")
-    playing = st.session_state.get(PLAYING, False)
-    cols[4].button(
-        "Pause" if playing else "Play",
-        icon=":material/pause:" if playing else ":material/play_arrow:",
-        key="trace_play",
-        on_click=toggle_play,
-        width="stretch",
-    )
-    return moment
-
-
 def explorer(current: CurrentTrace) -> None:
     trace = current.trace
     count = len(trace.moments)
     if count == 0:
         st.info("This trace has no moments (the run was stopped before the first token).")
         return
-    set_moment(st.session_state.get(MOMENT, 0))
-    moment = moment_navigator(count)
-    if st.session_state.get(PLAYING):
-        play_ticker(count)
+    moments = navigator(current)
+    moment = moments.draw()
     with st.expander(f"Prompt as the model read it ({trace.prompt_len} tokens)"):
         prompt_ids = trace.prompt_ids
         static_strip(
@@ -206,22 +147,17 @@ def explorer(current: CurrentTrace) -> None:
     clickable_strip(
         [moment_box(m, clickable=True) for m in trace.moments],
         key="trace_tokens",
-        on_click=set_moment,
+        on_click=moments.set,
         selected=moment,
         legend="Click a token to look at its moment; red = the model was unsure (low probability).",
     )
-    timeline(trace, moment, key="trace_timeline", on_pick=set_moment)
+    timeline(trace, moment, key="trace_timeline", on_pick=moments.set)
     m = trace.moments[moment]
     st.markdown(
         f"#### Moment {moment} of {count - 1}: chose `{m.token.replace(' ', '·')}` "
         f"with p = {m.prob:.3f} (rank {m.rank})"
     )
-    panels = [("attention", attention_panel)] if m.attention is not None else []
-    panels += [("probabilities", probabilities_panel), ("attributions", attribution_panel)]
-    columns = st.columns(len(panels), gap="medium", border=True)
-    for column, (_, panel) in zip(columns, panels, strict=True):
-        with column:
-            panel(current, moment, lambda: trace_model(current))
+    draw_in_columns(TRACE_PANELS, trace, moment, current, moment, lambda: trace_model(current))
     branch_panel(lambda: trace_model(current), trace, moment)
 
 

@@ -1,5 +1,5 @@
-"""The branch panel (pages/branching.py) in a small AppTest script: branch at a moment from the top-k or
-from typed text, the new branch is selected, and branches of branches make a tree."""
+"""The branch panel (page_glue/branch_panel.py) in a small AppTest script: branch at a moment from the top-k
+or from typed text, the new branch is selected, and branches of branches make a tree."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 def script():
     import streamlit as st
 
-    from pages.branching import branch_panel
+    from page_glue.branch_panel import branch_panel
 
     branch_panel(
         lambda: st.session_state["test_model"], st.session_state["test_trace"], st.session_state["test_moment"]

@@ -69,6 +69,8 @@ def test_base_against_its_adapter_with_one_moment_selector(adapter_home):
 
     at.button(key="compare_prev").click().run()
     assert moment_heading(at) == 3 and not at.exception
+    at.button(key="compare_first").click().run()  # the Trace page's navigator, first and Play included
+    assert moment_heading(at) == 0 and at.button(key="compare_play").label == "Play"
 
 
 def test_consistency_section_shows_answers_and_the_split(adapter_home):

@@ -15,7 +15,7 @@ from streamlit.components.v2.bidi_component.main import _make_trigger_id
 from streamlit.proto.WidgetStates_pb2 import WidgetState
 from streamlit.runtime.media_file_manager import MediaFileManager
 
-from pages.trace_views import CurrentTrace, trace_from_bytes, trace_to_bytes
+from page_glue.trace_cache import CurrentTrace, trace_from_bytes, trace_to_bytes
 from tests.app.conftest import app_test
 from tracing.decode import trace_generation
 from tracing.trace import DecodingSettings
@@ -163,6 +163,7 @@ def test_panels_follow_the_moment_and_appear_only_with_their_data(short_trace):
     at = page_with(no_attention)
     assert not at.exception
     assert [h.value for h in at.main.subheader] == ["Probabilities", "Attributions"]
+    assert any(c.value.startswith("No attention panel") for c in at.caption)  # hidden, and said so
 
 
 def load_trace_copy(trace):
@@ -170,7 +171,7 @@ def load_trace_copy(trace):
 
 
 def test_logit_lens_runs_on_request_and_is_cached(short_trace, monkeypatch):
-    import pages.trace_views as views
+    import page_glue.trace_cache as views
 
     calls = []
     real = views.logit_lens
@@ -256,7 +257,7 @@ def test_two_sessions_tracing_at_once_each_get_their_own_trace(smollm):
 
 
 def test_attribution_runs_when_asked_per_method_and_is_cached(short_trace, monkeypatch):
-    import pages.trace_views as views
+    import page_glue.trace_cache as views
 
     calls = []
     real = views.attribute_moment
@@ -288,7 +289,7 @@ def test_attribution_runs_when_asked_per_method_and_is_cached(short_trace, monke
 
 
 def test_integrated_gradients_steps_are_the_users_choice(short_trace, monkeypatch):
-    import pages.trace_views as views
+    import page_glue.trace_cache as views
 
     steps = []
     real = views.attribute_moment

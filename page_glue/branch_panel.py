@@ -12,8 +12,9 @@ from dataclasses import replace
 import streamlit as st
 
 from components.branch_view import branch_strip, node_label
-from components.compare_sides import head_picker, moment_side
+from components.compare_sides import head_picker
 from components.probabilities import shown
+from page_glue.side_panels import moment_side
 from tracing.branch import BranchTree, forced_moments, token_ids_for
 from tracing.trace import Trace
 

@@ -1,7 +1,8 @@
 """The trace page's three panels for the chosen moment: attention, probabilities, attributions.
 
-Each panel is a function of (current trace, moment index); a panel is offered only when the trace holds
-its data. The panels' own pickers keep their keys across moments, so moving on keeps the same view.
+Each panel is a function of (current trace, moment index, the trace's model on demand), registered in
+``TRACE_PANELS`` with the rule that says when the trace holds its data; the page shows it under its title.
+The panels' own pickers keep their keys across moments, so moving on keeps the same view.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from components.attribution_view import attribution_strip
 from components.bertviz_view import DEFAULT_BUDGET, page_height
 from components.plot_config import PLOT_CONFIG
 from components.probabilities import cut_off_note, logit_lens_figure, shown, top_k_figure
-from pages.shared import get_model
-from pages.trace_views import CurrentTrace, attribution_for, bertviz_for, lens_for
+from page_glue.models import get_model
+from page_glue.panels import PanelRegistry, has_attention
+from page_glue.trace_cache import CurrentTrace, attribution_for, bertviz_for, lens_for
 from tracing.attribution import AttributionSettings, get_method, method_names
 from tracing.tokens import is_special
 from tracing.views import SUMMARIES, head_summary, prefix_tokens
@@ -27,6 +29,7 @@ DEFAULT_PANEL_METHOD = "input_x_gradient"
 STEP_CHOICES = [4, 8, 16, 32, 64]
 DEFAULT_STEPS = AttributionSettings().n_steps
 ASKED = "trace_attr_asked"  # (trace key, moment, method, contrast) the user asked to attribute
+TRACE_PANELS = PanelRegistry()
 
 
 def trace_model(current: CurrentTrace):
@@ -43,11 +46,13 @@ def special_positions(current: CurrentTrace, moment: int, loaded) -> set[int]:
     return {i for i, text in enumerate(tokens) if text.startswith("⟨") and text.endswith("⟩")}
 
 
+@TRACE_PANELS.register(
+    "attention", "Attention", available=has_attention, missing="this trace kept no attention weights"
+)
 def attention_panel(current: CurrentTrace, moment: int, loaded_model: Callable) -> None:
     trace = current.trace
     row = trace.moments[moment].attention
     layers, heads = row.shape[0], row.shape[1]
-    st.subheader("Attention", anchor=False)
     summary_name = st.segmented_control(
         "Grid shows",
         list(SUMMARIES),
@@ -100,10 +105,10 @@ def bertviz_section(current: CurrentTrace, moment: int, loaded_model: Callable, 
     st.iframe(page.html, height=page_height(view, n, len(page.layers)))
 
 
+@TRACE_PANELS.register("probabilities", "Probabilities")
 def probabilities_panel(current: CurrentTrace, moment: int, loaded_model: Callable) -> None:
     trace = current.trace
     m = trace.moments[moment]
-    st.subheader("Probabilities", anchor=False)
     st.markdown(
         f"**p(chosen)** {m.prob:.1%} &nbsp;·&nbsp; **rank** {m.rank} &nbsp;·&nbsp; **entropy** {m.entropy:.2f} nats"
     )
@@ -124,11 +129,11 @@ def probabilities_panel(current: CurrentTrace, moment: int, loaded_model: Callab
         st.plotly_chart(logit_lens_figure(lens), config=PLOT_CONFIG, key="trace_prob_lens")
 
 
+@TRACE_PANELS.register("attributions", "Attributions")
 def attribution_panel(current: CurrentTrace, moment: int, loaded_model: Callable) -> None:
     """Attribution of the chosen token over its prefix, computed only for moments the user asks about."""
     trace = current.trace
     m = trace.moments[moment]
-    st.subheader("Attributions", anchor=False)
     names = method_names()
     method = st.selectbox(
         "Method",

@@ -1,4 +1,4 @@
-"""Page-layer glue shared by every page: the sidebar model picker and the per-process model cache.
+"""Page glue shared by every page: the sidebar model picker and the per-process model cache.
 
 Models are loaded once per process with ``st.cache_resource`` and shared by every browser session; the
 engine serialises forward passes with the LoadedModel's lock.

@@ -1,4 +1,11 @@
-"""The app's pages; app.py lists them with st.navigation.
+"""Page glue: what the page scripts in pages/ share. Like the pages it connects widgets and session state to
+the engine and the engine's results to components/; the engine (tracing/, finetune/, model_zoo/) never
+imports it.
+
+The model cache and sidebar picker (`models`), a trace decoding in the background (`trace_run`), the
+cached views of the trace being looked at (`trace_cache`), the panels a page shows for its moment and the
+rule that says when each has data (`panels`, `trace_panels`, `side_panels`, `branch_panel`), and the
+moment navigator that Trace and Compare share (`navigator`).
 
 Streamlit treats a folder named ``pages/`` beside the main script as an old-style multipage app until the
 main script first calls ``st.navigation``. On a fresh server, a browser opening a page URL directly (a

@@ -1,0 +1,82 @@
+"""Panels a page shows for its chosen moment, each with the rule that says when the trace has its data.
+
+As LIT's ``shouldDisplayModule``: a panel registers with a name, a title and an availability rule over the
+trace and the moment; a page loops over the panels available and names those it hides and why, so an absent
+panel never looks like a broken one. Adding a panel is registering one draw function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import streamlit as st
+
+from tracing.trace import Trace
+
+Rule = Callable[[Trace, int], bool]  # (trace, moment index) -> whether the panel has data to show
+Draw = TypeVar("Draw", bound=Callable[..., None])
+
+
+def always(trace: Trace, moment: int) -> bool:
+    return True
+
+
+def has_attention(trace: Trace, moment: int) -> bool:
+    """The moment kept its attention rows (an attention implementation without weights keeps none)."""
+    return moment < len(trace.moments) and trace.moments[moment].attention is not None
+
+
+@dataclass(frozen=True)
+class Panel:
+    name: str
+    title: str
+    draw: Callable[..., None]
+    available: Rule
+    missing: str  # why it is hidden when its rule says no, e.g. "this trace kept no attention weights"
+
+
+class PanelRegistry:
+    """The panels of one page, in the order they were registered (the order the page shows them)."""
+
+    def __init__(self) -> None:
+        self._panels: dict[str, Panel] = {}
+
+    def register(self, name: str, title: str, *, available: Rule = always, missing: str = "") -> Callable[[Draw], Draw]:
+        """A decorator that adds its draw function as panel ``name``; the function itself is unchanged."""
+
+        def add(draw: Draw) -> Draw:
+            if name in self._panels:
+                raise ValueError(f"A panel named {name!r} is registered already.")
+            self._panels[name] = Panel(name, title, draw, available, missing)
+            return draw
+
+        return add
+
+    def __iter__(self) -> Iterator[Panel]:
+        return iter(self._panels.values())
+
+    def __getitem__(self, name: str) -> Panel:
+        return self._panels[name]
+
+    def split(self, trace: Trace, moment: int) -> tuple[list[Panel], list[Panel]]:
+        """(panels available at ``moment`` of ``trace``, panels hidden there), each in registration order."""
+        shown, hidden = [], []
+        for panel in self:
+            (shown if panel.available(trace, moment) else hidden).append(panel)
+        return shown, hidden
+
+
+def draw_in_columns(registry: PanelRegistry, trace: Trace, moment: int, *args: Any) -> None:
+    """The available panels side by side, each under its title, called as ``draw(*args)``; one line names
+    each hidden panel and why."""
+    shown, hidden = registry.split(trace, moment)
+    for panel in hidden:
+        st.caption(f"No {panel.title.lower()} panel: {panel.missing}.")
+    if not shown:
+        return
+    for column, panel in zip(st.columns(len(shown), gap="medium", border=True), shown, strict=True):
+        with column:
+            st.subheader(panel.title, anchor=False)
+            panel.draw(*args)
