@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import gc
 
-from pages.shared import cached_model
+from page_glue.models import cached_model
 from tests.conftest import OFFLINE_CHAT_MODEL
 
 
