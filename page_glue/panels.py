@@ -70,7 +70,10 @@ class PanelRegistry:
 
 def draw_in_columns(registry: PanelRegistry, trace: Trace, moment: int, *args: Any) -> None:
     """The available panels side by side, each under its title, called as ``draw(*args)``; one line names
-    each hidden panel and why."""
+    each hidden panel and why.
+
+    Each panel runs as a fragment of its own: a widget inside it (Attribute, a method, the logit lens, a head)
+    reruns that panel alone, not the page and the other panels' charts."""
     shown, hidden = registry.split(trace, moment)
     for panel in hidden:
         st.caption(f"No {panel.title.lower()} panel: {panel.missing}.")
@@ -79,4 +82,4 @@ def draw_in_columns(registry: PanelRegistry, trace: Trace, moment: int, *args: A
     for column, panel in zip(st.columns(len(shown), gap="medium", border=True), shown, strict=True):
         with column:
             st.subheader(panel.title, anchor=False)
-            panel.draw(*args)
+            st.fragment(panel.draw)(*args)

@@ -129,7 +129,14 @@ def run_progress() -> None:
 # ---- exploring ---------------------------------------------------------------------------------------------
 
 
-def explorer(current: CurrentTrace) -> None:
+@st.fragment
+def explorer() -> None:
+    """The current trace, one moment at a time.
+
+    A fragment: a moment switch (a click on a token, the slider, the arrows) reruns only this part, not the
+    run controls, the sidebar or the downloads above it. The trace itself changes only in full reruns (Run,
+    an upload), so reading it from the session here is always the one shown above."""
+    current: CurrentTrace = st.session_state[CURRENT]
     trace = current.trace
     count = len(trace.moments)
     if count == 0:
@@ -209,4 +216,4 @@ if st.session_state.get(RUN) is not None:
     run_progress()
 elif (current := st.session_state.get(CURRENT)) is not None:
     trace_files(current)
-    explorer(current)
+    explorer()
