@@ -25,6 +25,7 @@ from tracing.bundle import load_bundle, save_bundle
 from tracing.decode import check_fits, eos_ids
 from tracing.sampling import choose, make_generator
 from tracing.teacher_forcing import describe_token, logits_to_keep, model_identity
+from tracing.token_text import readable_pieces
 from tracing.tokens import readable_tokens
 from tracing.trace import DecodingSettings, Trace
 
@@ -44,7 +45,7 @@ def token_ids_for(tokenizer, text: str, single: bool = False) -> list[int]:
     if not ids:
         raise ValueError(f"{text!r} gives no tokens under this tokenizer.")
     if single and len(ids) > 1:
-        pieces = " + ".join(repr(t) for t in readable_tokens(tokenizer, ids))
+        pieces = " + ".join(repr(p.marked) for p in readable_pieces(readable_tokens(tokenizer, ids)))
         raise ValueError(f"{text!r} is {len(ids)} tokens ({pieces}); type a single token, or force them all.")
     return ids
 
