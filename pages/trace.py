@@ -103,13 +103,11 @@ def run_controls(model_id: str | None) -> None:
 
 
 def moment_box(moment: Moment, clickable: bool) -> StripToken:
-    special = moment.token.startswith("⟨") and moment.token.endswith("⟩")
     return StripToken(
         text=moment.token,
         background=unsure_colour(moment.prob),
         title=f"moment {moment.index}: p = {moment.prob:.3f}, rank {moment.rank}",
         index=moment.index if clickable else None,
-        special=special,
     )
 
 
@@ -198,11 +196,7 @@ def explorer(current: CurrentTrace) -> None:
         play_ticker(count)
     with st.expander(f"Prompt as the model read it ({trace.prompt_len} tokens)"):
         prompt_ids = trace.prompt_ids
-        static_strip(
-            [StripToken(t, special=t.startswith("⟨") and t.endswith("⟩")) for t in trace.prompt_tokens]
-            if prompt_ids
-            else []
-        )
+        static_strip([StripToken(t) for t in trace.prompt_tokens] if prompt_ids else [])
     clickable_strip(
         [moment_box(m, clickable=True) for m in trace.moments],
         key="trace_tokens",
@@ -212,10 +206,8 @@ def explorer(current: CurrentTrace) -> None:
     )
     timeline(trace, moment, key="trace_timeline", on_pick=set_moment)
     m = trace.moments[moment]
-    st.markdown(
-        f"#### Moment {moment} of {count - 1}: chose `{m.token.replace(' ', '·')}` "
-        f"with p = {m.prob:.3f} (rank {m.rank})"
-    )
+    chosen = trace.moment_piece(moment)
+    st.markdown(f"#### Moment {moment} of {count - 1}: chose `{chosen.label}` with p = {m.prob:.3f} (rank {m.rank})")
     panels = [("attention", attention_panel)] if m.attention is not None else []
     panels += [("probabilities", probabilities_panel), ("attributions", attribution_panel)]
     columns = st.columns(len(panels), gap="medium", border=True)

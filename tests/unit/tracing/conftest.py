@@ -7,14 +7,11 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from tracing.branch import branch, token_ids_for
 from tracing.decode import trace_generation
 from tracing.trace import DecodingSettings, Trace
 
 GREEDY_PROMPT = "Name three colours."
 SAMPLED_SETTINGS = DecodingSettings(max_new_tokens=8, do_sample=True, temperature=0.9, top_k=40, top_p=0.9, seed=7)
-CJK_PROMPT = "小明有三个苹果，吃了一个，还剩几个？"
-CJK_ANSWER = "还剩两个🍎。猫が好きです🎉👍"
 
 
 @dataclass
@@ -42,15 +39,6 @@ def greedy_trace(smollm) -> Trace:
 @pytest.fixture(scope="session")
 def sampled_trace(smollm) -> Trace:
     return trace_generation(smollm, "Tell me about the sea.", SAMPLED_SETTINGS)
-
-
-@pytest.fixture(scope="session")
-def cjk_trace(smollm) -> Trace:
-    """A trace of a Chinese prompt whose answer is forced to CJK_ANSWER (Chinese, Japanese and emoji, a branch at
-    moment 0), so its generated tokens split characters over several tokens as byte-level BPE does."""
-    start = trace_generation(smollm, CJK_PROMPT, DecodingSettings(max_new_tokens=1))
-    ids = token_ids_for(smollm.tokenizer, CJK_ANSWER)
-    return branch(smollm, start, 0, ids, DecodingSettings(max_new_tokens=len(ids)))
 
 
 def run_cli(capsys, *argv: str) -> tuple[int, str, str]:

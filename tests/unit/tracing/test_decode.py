@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from tests.unit.tracing.conftest import CJK_ANSWER, CJK_PROMPT, SAMPLED_SETTINGS, teacher_forced
+from tests.conftest import CJK_ANSWER, CJK_PROMPT
+from tests.unit.tracing.conftest import SAMPLED_SETTINGS, teacher_forced
 from tracing.decode import eos_ids, render_prompt, trace_generation
 from tracing.sampling import filtered_logits
 from tracing.tokens import readable_token
