@@ -38,6 +38,7 @@ CSS = f"""
 .ms-legend {{ font-size: 0.75rem; opacity: 0.75; margin-top: 2px; }}
 .ms-part {{ text-decoration: underline dotted; text-underline-offset: 3px; }}
 .ms-part.ms-later {{ opacity: 0.45; }}
+.ms-tok.ms-sel .ms-part.ms-later {{ opacity: 1; }}
 .ms-frag {{ font-size: 0.78em; opacity: 0.7; }}
 """
 

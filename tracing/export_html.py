@@ -97,7 +97,7 @@ padding:12px}.tok{cursor:pointer;border-radius:3px;padding:0 1px}.tok:hover{outl
 width:100%;font-size:12px}td,th{padding:2px 4px;text-align:left}.bar{background:#1e88e5;height:10px}
 .bar.off{background:#b0bec5}.gen{background:#fb8c00}.grid td{width:14px;height:14px;padding:0}
 h2{font-size:15px;margin:12px 0 4px}.muted{color:#777;font-size:12px}code{background:#eee;padding:0 3px;white-space:pre;
-font-family:MONO_FONTS}.part{text-decoration:underline dotted;text-underline-offset:3px}.part.later{opacity:.45}
+font-family:MONO_FONTS}.part{text-decoration:underline dotted;text-underline-offset:3px}.part.later{opacity:.45}.tok.sel .part.later{opacity:1}
 .frag{font-size:.8em;opacity:.7}
 """.replace("TEXT_FONTS", TEXT_FONT_STACK).replace("MONO_FONTS", MONO_FONT_STACK)
 
