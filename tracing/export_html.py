@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tracing.token_text import MONO_FONT_STACK, TEXT_FONT_STACK, TokenPiece
+from tracing.token_text import EMPTY_TOKEN, MONO_FONT_STACK, TEXT_FONT_STACK, TokenPiece
 from tracing.trace import Trace
 
 FOCUS_POSITIONS = 5
@@ -40,13 +40,15 @@ def attention_summary(attention: np.ndarray | None, prompt_len: int, all_tokens:
 
 
 def segments(piece: TokenPiece) -> list[list[str]]:
-    """A token as [text, CSS class] runs: plain text, parts of split characters, leftover byte fragments."""
-    return [
+    """A token as [text, CSS class] runs: plain text, parts of split characters, leftover byte fragments;
+    an empty token as ``∅``."""
+    runs = [
         [text, ""]
         if part is None
         else [part.shown, "frag" if not part.char else "part later" if part.part > 1 else "part"]
         for text, part in piece.segments
     ]
+    return runs or [[EMPTY_TOKEN, "frag"]]
 
 
 def page_data(trace: Trace) -> dict:

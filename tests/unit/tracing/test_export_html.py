@@ -43,6 +43,13 @@ def test_attention_summary_splits_prompt_and_generated_mass():
     assert [f[:2] for f in summary["focus"][:2]] == [[0, "a"], [4, "e"]]
 
 
+def test_an_empty_token_shows_as_the_empty_mark():
+    trace = make_trace()
+    trace.moments[0].token = ""
+    moment = embedded_data(render_html(trace))["moments"][0]
+    assert moment["segments"] == [["∅", "frag"]] and moment["label"] == "∅"
+
+
 def test_page_of_an_empty_trace_still_renders():
     page = render_html(make_trace(moments=0))
     assert embedded_data(page)["moments"] == []
