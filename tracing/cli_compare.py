@@ -148,7 +148,7 @@ def _checked_moment(trace: Trace, moment: int) -> int:
 def run_branch(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from tracing.branch import branch, token_ids_for
+    from tracing.branch import branch, forced_change, token_ids_for
 
     cli = _cli()
     trace = cli.read_trace(args.file)
@@ -162,10 +162,10 @@ def run_branch(args: argparse.Namespace) -> int:
     forced = [args.token_id] if args.token is None else token_ids_for(loaded.tokenizer, args.token)
     result = branch(loaded, trace, moment, forced, settings)
     path = result.save(args.out)
-    meta = result.info["branch"]
+    forced, replaced = forced_change(result)
     print(
-        f"wrote {path}: at moment {moment} forced {''.join(meta['forced_tokens'])!r} instead of "
-        f"{meta['replaced_token']!r}; {len(result.moments)} moments, stopped by {result.stop_reason}"
+        f"wrote {path}: at moment {moment} forced {forced!r} instead of "
+        f"{replaced!r}; {len(result.moments)} moments, stopped by {result.stop_reason}"
     )
     print(f"original  {trace.text!r}")
     print(f"branch    {result.text!r}")

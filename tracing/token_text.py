@@ -231,6 +231,19 @@ def readable_pieces(texts: Sequence[str]) -> list[TokenPiece]:
     return [TokenPiece(tuple(s)) for s in segments]
 
 
+def span_text(pieces: Sequence[TokenPiece]) -> str:
+    """The text of consecutive pieces (a few tokens out of a sequence) with each split character once, on
+    the first of these pieces that holds a part of it; leftover bytes as fragments."""
+    out = []
+    for index, piece in enumerate(pieces):
+        for text, part in piece.segments:
+            if part is None or not part.char:
+                out.append(part.shown if part else text)
+            elif part.part == 1 or index == 0:  # a later part opens a token: the span may start there
+                out.append(part.char)
+    return "".join(out)
+
+
 def token_labels(texts: Sequence[str]) -> list[str]:
     """`TokenPiece.label` of each token of a sequence, read in context."""
     return [piece.label for piece in readable_pieces(texts)]

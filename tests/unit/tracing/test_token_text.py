@@ -12,6 +12,7 @@ from tracing.token_text import (
     is_special_text,
     pieces_at,
     readable_pieces,
+    span_text,
     token_label,
     token_labels,
 )
@@ -107,3 +108,11 @@ def test_one_rule_for_spaces_empties_and_specials(text, label, special):
     assert token_label(text) == label
     assert is_special_text(text) is special
     assert token_labels([text]) == [label]
+
+
+def test_a_span_of_pieces_holds_each_character_once():
+    pieces = readable_pieces(XIAOMING)
+    assert span_text(pieces) == XIAOMING_TEXT
+    assert span_text(pieces[1:4]) == "小明"  # starts on a later part: that character still shows
+    assert span_text(pieces[8:9]) == "苹"
+    assert span_text(readable_pieces(["a", "‹e5 b0›"])) == "a‹e5 b0›"  # unfinished: its bytes
