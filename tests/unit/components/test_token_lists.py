@@ -1,5 +1,5 @@
-"""Plain-text token lists (timeline hovers, most-attended and strongest tokens, Compare's top-k lists, bertviz
-labels) show split characters as characters marked as parts, never as bytes."""
+"""Plain-text token lists (timeline hovers, most-attended and strongest tokens, Compare's top-k lists and
+divergence chart, bertviz labels) show split characters as characters marked as parts, never as bytes."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ import numpy as np
 from components.attention import top_attended
 from components.attribution_view import strongest
 from components.bertviz_view import bertviz_page
+from components.compare_charts import divergence_figure
 from components.compare_sides import token_list, top_k_texts
 from components.timeline import timeline_figure
 from tests.unit.components.test_bertviz_view import squares
 from tests.unit.tracing.test_token_text import XIAOMING, xiaoming_trace
+from tracing.consistency import Divergence, PathChoice
 
 
 def test_timeline_hover_reads_moments_in_context():
@@ -39,3 +41,15 @@ def test_bertviz_labels_and_font():
     page = bertviz_page("head", squares(1, 1, len(XIAOMING)), XIAOMING, [0])
     assert '"小¹⁄₂","小²⁄₂"' in page.html and "‹" not in page.html
     assert '"Noto Sans CJK SC"' in page.html.split("</style>", 1)[0]
+
+
+def test_the_divergence_chart_reads_its_tokens_after_the_shared_prefix():
+    path = xiaoming_trace()  # the paths shared 小's first bytes, then parted
+    divergence = Divergence(
+        moment=1,
+        top_ids=[101, 200],
+        top_tokens=["‹8f›", "‹91›"],
+        top_probs=[0.6, 0.3],
+        choices=[PathChoice(101, "‹8f›", 0.6), PathChoice(200, "‹91›", 0.3)],
+    )
+    assert list(divergence_figure(divergence, path).data[0].y) == ["1. 小²⁄₂", "2. 少²⁄₂"]
