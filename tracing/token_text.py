@@ -28,6 +28,8 @@ VISIBLE_SPACE = "·"
 EMPTY_TOKEN = "∅"
 SPECIAL_OPEN, SPECIAL_CLOSE = "⟨", "⟩"
 FRAGMENT = re.compile(r"‹((?:[0-9a-f]{2} )*[0-9a-f]{2})›")
+SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")  # part i of n is marked ⁱ⁄ₙ
+SUBSCRIPT = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 # A character has at most 4 bytes, so at most 3 tokens before one can hold the start of its character.
 CONTEXT_TOKENS = 3
 # Fonts that draw every token: CJK (Simplified, Japanese), then colour emoji; the generic family last.
@@ -56,10 +58,6 @@ def visible_spaces(text: str) -> str:
 def token_label(text: str) -> str:
     """One readable token for plain-text places (labels, hovers, captions): spaces as ``·``, empty as ``∅``."""
     return visible_spaces(text) or EMPTY_TOKEN
-
-
-SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
-SUBSCRIPT = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 
 
 @dataclass(frozen=True)
