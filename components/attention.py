@@ -6,6 +6,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from components.token_strip import StripToken, heat_colour, static_strip
+from tracing.token_text import token_labels
 from tracing.views import HeadSummary
 
 GRID_SCALE = "Purples"
@@ -47,9 +48,10 @@ def head_grid_figure(summary: HeadSummary, layer: int, head: int) -> go.Figure:
     return fig
 
 
-def head_strip(tokens: list[str], weights: np.ndarray, prompt_len: int, specials: set[int]) -> None:
+def head_strip(tokens: list[str], weights: np.ndarray, prompt_len: int, specials: set[int] | None = None) -> None:
     """One head's attention over the prefix as a heat strip (darker = more weight); the prompt is dimmed
-    slightly so the generated part stands apart."""
+    slightly so the generated part stands apart. ``specials``: positions of special tokens (default: as
+    their texts say)."""
     weights = np.asarray(weights, dtype=np.float32)
     scale = float(weights.max()) if weights.size else 0.0
     boxes = [
@@ -57,7 +59,7 @@ def head_strip(tokens: list[str], weights: np.ndarray, prompt_len: int, specials
             text=text,
             background=heat_colour(float(w), scale),
             title=f"position {i}: {float(w):.3f}",
-            special=i in specials,
+            special=None if specials is None else i in specials,
             dim=i < prompt_len and float(w) < 0.02 * scale,
         )
         for i, (text, w) in enumerate(zip(tokens, weights, strict=True))
@@ -66,6 +68,7 @@ def head_strip(tokens: list[str], weights: np.ndarray, prompt_len: int, specials
 
 
 def top_attended(tokens: list[str], weights: np.ndarray, count: int = 5) -> list[tuple[str, float]]:
-    """The ``count`` tokens with the most weight, most first."""
+    """The ``count`` tokens with the most weight, most first, as labels read in context (``小¹⁄₂``)."""
+    labels = token_labels(tokens)
     order = np.argsort(-np.asarray(weights, dtype=np.float32))[:count]
-    return [(tokens[i], float(weights[i])) for i in order]
+    return [(labels[i], float(weights[i])) for i in order]

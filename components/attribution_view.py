@@ -10,18 +10,21 @@ import numpy as np
 import streamlit as st
 
 from components.token_strip import StripToken, diverging_colour, static_strip
+from tracing.token_text import token_labels
 
 
 def strongest(tokens: list[str], scores: np.ndarray, count: int = 3) -> tuple[list[tuple[str, float]], ...]:
-    """The ``count`` most positive and most negative (token, score) pairs, strongest first."""
+    """The ``count`` most positive and most negative (label, score) pairs, strongest first; the labels are
+    the tokens read in context (``小¹⁄₂``)."""
+    labels = token_labels(tokens)
     order = np.argsort(scores)
-    positive = [(tokens[i], float(scores[i])) for i in order[::-1][:count] if scores[i] > 0]
-    negative = [(tokens[i], float(scores[i])) for i in order[:count] if scores[i] < 0]
+    positive = [(labels[i], float(scores[i])) for i in order[::-1][:count] if scores[i] > 0]
+    negative = [(labels[i], float(scores[i])) for i in order[:count] if scores[i] < 0]
     return positive, negative
 
 
 def _listed(pairs: list[tuple[str, float]]) -> str:
-    return ", ".join(f"`{text.replace(' ', '·')}` {score:+.3g}" for text, score in pairs) or "none"
+    return ", ".join(f"`{label}` {score:+.3g}" for label, score in pairs) or "none"
 
 
 def attribution_strip(tokens: list[str], scores: np.ndarray, specials: set[int], prompt_len: int) -> None:

@@ -3,7 +3,8 @@
 bertviz's HTML loads require.js from a CDN and asks require.js for d3 and jQuery from another. Here the
 vendored copies (components/static/vendor/) are inlined instead: d3 and jQuery load first as globals and
 are then defined as require.js modules, so nothing is fetched. The attention payload is rounded and
-written as compact JSON, and layers are dropped until the page stays under ``budget_bytes``.
+written as compact JSON, and layers are dropped until the page stays under ``budget_bytes``. Token labels
+are read in context (a character split over tokens shows on each, ``小¹⁄₂``) in a font stack with CJK fonts.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+
+from tracing.token_text import TEXT_FONT_STACK, token_labels
 
 VENDOR = Path(__file__).parent / "static" / "vendor"
 CDN_SCRIPT = re.compile(r"<script src=\"https://[^\"]*require[^\"]*\"></script>")
@@ -69,7 +72,7 @@ def offline_html(bertviz_html: str) -> str:
         raise ValueError("bertviz's HTML still points at a CDN; its template changed.")
     return (
         '<!doctype html><html><head><meta charset="utf-8">'
-        "<style>body{margin:0;background:#fff;color:#222}</style></head><body>"
+        f"<style>body{{margin:0;background:#fff;color:#222;font-family:{TEXT_FONT_STACK}}}</style></head><body>"
         f"{vendor_scripts()}{body}</body></html>"
     )
 
@@ -103,6 +106,7 @@ def bertviz_page(
     if squares.shape[-1] != len(tokens) or squares.shape[-2] != len(tokens):
         raise ValueError(f"attention squares {squares.shape} do not match {len(tokens)} tokens")
     layers = sorted({int(layer) for layer in layers}) or [squares.shape[0] - 1]
+    tokens = token_labels(tokens)
     overhead = len(vendor_scripts())
     decimals, kept = 3, list(layers)
     page = _render(view, squares, tokens, kept, decimals)

@@ -23,7 +23,6 @@ def branch_strip(trace: Trace, selected: int, shared_until: int | None = None, l
             background=FORCED_COLOUR if m.index in forced else unsure_colour(m.prob),
             title=f"moment {m.index}: p = {m.prob:.3f}, rank {m.rank}" + (" (forced)" if m.index in forced else ""),
             index=m.index if m.index == selected else None,
-            special=m.token.startswith("⟨") and m.token.endswith("⟩"),
             dim=shared_until is not None and m.index < shared_until,
         )
         for m in trace.moments

@@ -8,10 +8,11 @@ from collections.abc import Callable
 
 import plotly.graph_objects as go
 
-from components.probabilities import probability_bars, shown
+from components.probabilities import probability_bars
 from components.timeline import pickable_chart
 from tracing.compare import Comparison
 from tracing.consistency import Divergence
+from tracing.trace import Trace
 
 A_COLOUR = "#1f77b4"
 B_COLOUR = "#ff7f0e"
@@ -25,7 +26,7 @@ def kl_timeline_figure(comparison: Comparison, selected: int) -> go.Figure:
     moments = comparison.moments
     xs = [m.index for m in moments]
     lead = comparison.trace(comparison.lead)
-    tokens = [shown(m.token) for m in lead.moments]
+    tokens = [piece.label for piece in lead.token_pieces()[lead.prompt_len :]]
     fig = go.Figure()
     for name, values, colour in (
         ("KL(a‖b)", comparison.kl_a_b, A_COLOUR),
@@ -86,13 +87,15 @@ def kl_timeline(comparison: Comparison, selected: int, key: str, on_pick: Callab
     pickable_chart(kl_timeline_figure(comparison, selected), key, on_pick)
 
 
-def divergence_figure(divergence: Divergence, count: int = 10) -> go.Figure:
+def divergence_figure(divergence: Divergence, path: Trace, count: int = 10) -> go.Figure:
     """The distribution the paths shared where they parted (most likely on top), each bar labelled with how
-    many paths took that token; tokens some path took are drawn red."""
+    many paths took that token; tokens some path took are drawn red. ``path`` is any of the paths (they
+    share every token before the divergence), so each token is read where it would stand."""
     taken = Counter(c.token_id for c in divergence.choices if c.token_id is not None)
     count = min(count, len(divergence.top_ids))
     ids = divergence.top_ids[:count]
-    labels = [f"{i + 1}. {shown(t)}" for i, t in enumerate(divergence.top_tokens[:count])]
+    pieces = path.candidate_pieces(divergence.moment, divergence.top_tokens[:count])
+    labels = [f"{i + 1}. {piece.label}" for i, piece in enumerate(pieces)]
     probs = [float(p) for p in divergence.top_probs[:count]]
     return probability_bars(
         labels,

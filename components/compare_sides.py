@@ -8,7 +8,8 @@ import streamlit as st
 
 from components.attention import head_grid_figure, head_strip, top_attended
 from components.plot_config import PLOT_CONFIG
-from components.probabilities import shown, top_k_figure
+from components.probabilities import top_k_figure
+from tracing.token_text import token_label
 from tracing.trace import Trace
 from tracing.views import head_summary, prefix_tokens
 
@@ -26,11 +27,12 @@ def head_picker(trace: Trace, key: str) -> tuple[int, int] | None:
 def moment_choice(trace: Trace, index: int, key: str, note: str = "") -> None:
     """What one trace chose (or read) at moment ``index``, and its top-k."""
     m = trace.moments[index]
+    chosen = trace.moment_piece(index)
     st.markdown(
-        f"`{shown(m.token)}` p = {m.prob:.3f} · rank {m.rank} · entropy {m.entropy:.2f} nats"
+        f"`{chosen.label}` p = {m.prob:.3f} · rank {m.rank} · entropy {m.entropy:.2f} nats"
         + (f" · {note}" if note else "")
     )
-    st.plotly_chart(top_k_figure(m, count=8), config=PLOT_CONFIG, key=f"{key}_topk")
+    st.plotly_chart(top_k_figure(trace, index, count=8), config=PLOT_CONFIG, key=f"{key}_topk")
 
 
 def moment_attention(trace: Trace, index: int, head: tuple[int, int], key: str) -> None:
@@ -43,17 +45,19 @@ def moment_attention(trace: Trace, index: int, head: tuple[int, int], key: str) 
     st.plotly_chart(head_grid_figure(summary, layer, head_index), config=PLOT_CONFIG, key=f"{key}_grid")
     tokens = prefix_tokens(trace, index)
     weights = m.attention[layer, head_index].astype("float32")
-    top = ", ".join(f"`{shown(text)}` {w:.2f}" for text, w in top_attended(tokens, weights, 3))
+    top = ", ".join(f"`{label}` {w:.2f}" for label, w in top_attended(tokens, weights, 3))
     st.markdown(f"Layer {layer}, head {head_index} looks most at {top}")
-    specials = {i for i, text in enumerate(tokens) if text.startswith("⟨") and text.endswith("⟩")}
-    head_strip(tokens, weights, trace.prompt_len, specials)
+    head_strip(tokens, weights, trace.prompt_len)
 
 
 def top_k_texts(trace: Trace, index: int) -> dict[int, str]:
-    """Token id -> readable text for the ids recorded at a moment (its top-k and its chosen token)."""
+    """Token id -> label for the ids recorded at a moment (its top-k and its chosen token), each read where
+    it would stand."""
     m = trace.moments[index]
-    return {int(i): t for i, t in zip(m.top_ids, m.top_tokens, strict=True)} | {m.token_id: m.token}
+    ids = [int(i) for i in m.top_ids] + [m.token_id]
+    pieces = trace.candidate_pieces(index, [*m.top_tokens, m.token])
+    return {token_id: piece.label for token_id, piece in zip(ids, pieces, strict=True)}
 
 
-def token_list(ids: list[int], texts: dict[int, str]) -> str:
-    return ", ".join(f"`{shown(texts.get(i, f'id {i}'))}`" for i in ids) or "none"
+def token_list(ids: list[int], labels: dict[int, str]) -> str:
+    return ", ".join(f"`{labels.get(i) or token_label(f'id {i}')}`" for i in ids) or "none"

@@ -6,30 +6,30 @@ import numpy as np
 import plotly.graph_objects as go
 
 from tracing.logit_lens import LogitLens
-from tracing.trace import DecodingSettings, Moment
+from tracing.token_text import MONO_FONT_STACK
+from tracing.trace import DecodingSettings, Moment, Trace
 
 CHOSEN_COLOUR = "#ff4b4b"
 ELIGIBLE_COLOUR = "#4c78a8"
 CUT_COLOUR = "#c9ccd1"
 
 
-def shown(text: str) -> str:
-    """A token for an axis label: spaces drawn as ``·`` so leading spaces are visible."""
-    return text.replace(" ", "·") or "∅"
-
-
-def top_k_figure(moment: Moment, count: int = 12) -> go.Figure:
-    """Horizontal bars of the ``count`` most likely tokens, most likely on top: the chosen token red,
-    tokens the sampling settings left eligible blue, tokens they cut off grey."""
+def top_k_figure(trace: Trace, index: int, count: int = 12) -> go.Figure:
+    """Horizontal bars of moment ``index``'s ``count`` most likely tokens, most likely on top: the chosen
+    token red, tokens the sampling settings left eligible blue, tokens they cut off grey. Each token is read
+    where it would stand (a byte that completes a character shows that character)."""
+    moment: Moment = trace.moments[index]
     count = min(count, len(moment.top_ids))
+    pieces = trace.candidate_pieces(index, moment.top_tokens[:count])
     labels, colours, hover = [], [], []
     for i in range(count):
         chosen = int(moment.top_ids[i]) == moment.token_id
         eligible = bool(moment.eligible_mask[i])
         # Axis labels must be unique; a rank prefix keeps equal-looking tokens apart.
-        labels.append(f"{i + 1}. {shown(moment.top_tokens[i])}")
+        labels.append(f"{i + 1}. {pieces[i].label}")
         colours.append(CHOSEN_COLOUR if chosen else ELIGIBLE_COLOUR if eligible else CUT_COLOUR)
-        hover.append("chosen" if chosen else "eligible" if eligible else "cut off by the sampling settings")
+        status = "chosen" if chosen else "eligible" if eligible else "cut off by the sampling settings"
+        hover.append("<br>".join(text for text in (status, pieces[i].note) if text))
     probs = [float(p) for p in moment.top_probs[:count]]
     return probability_bars(
         labels,
@@ -73,7 +73,12 @@ def probability_bars(
             "range": [0, min(1.0, max(probs, default=1.0) * headroom + 0.02)],
             "fixedrange": True,
         },
-        yaxis={"type": "category", "autorange": "reversed", "fixedrange": True, "tickfont": {"family": "monospace"}},
+        yaxis={
+            "type": "category",
+            "autorange": "reversed",
+            "fixedrange": True,
+            "tickfont": {"family": MONO_FONT_STACK},
+        },
         dragmode=False,
         showlegend=False,
     )
@@ -100,15 +105,18 @@ def cut_off_note(moment: Moment, settings: DecodingSettings, vocab_size: int | N
     )
 
 
-def logit_lens_figure(lens: LogitLens) -> go.Figure:
+def logit_lens_figure(lens: LogitLens, trace: Trace) -> go.Figure:
     """Layers (embeddings at the bottom) x columns: first the chosen token's probability at that layer
-    (its rank in the cell), then the layer's top tokens; colour = probability, text = token."""
+    (its rank in the cell), then the layer's top tokens, read where they would stand in ``trace``;
+    colour = probability, text = token."""
     layers, k = lens.top_probs.shape
     names = [name.replace("layer ", "L") for name in lens.layer_names]
-    columns = [f"chosen {shown(lens.token)}"] + [f"top {i + 1}" for i in range(k)]
+    chosen = trace.moment_piece(lens.moment_index)
+    columns = [f"chosen {chosen.label}"] + [f"top {i + 1}" for i in range(k)]
     z = np.concatenate([lens.chosen_probs[:, None], lens.top_probs], axis=1)
     text = [
-        [f"#{int(lens.chosen_ranks[row])}"] + [shown(token)[:12] for token in lens.top_tokens[row]]
+        [f"#{int(lens.chosen_ranks[row])}"]
+        + [piece.label[:12] for piece in trace.candidate_pieces(lens.moment_index, lens.top_tokens[row])]
         for row in range(layers)
     ]
     fig = go.Figure(
@@ -118,7 +126,7 @@ def logit_lens_figure(lens: LogitLens) -> go.Figure:
             y=names,
             text=text,
             texttemplate="%{text}",
-            textfont={"size": 10, "family": "monospace"},
+            textfont={"size": 10, "family": MONO_FONT_STACK},
             zmin=0.0,
             zmax=1.0,
             colorscale="Blues",

@@ -22,7 +22,7 @@ def timeline_figure(trace: Trace, selected: int) -> go.Figure:
     moments = trace.moments
     xs = list(range(len(moments)))
     probs = [m.prob for m in moments]
-    tokens = [m.token.replace(" ", "·") for m in moments]
+    tokens = [piece.label for piece in trace.token_pieces()[trace.prompt_len :]]
     fig = go.Figure()
     fig.add_trace(
         go.Scatter(

@@ -2,8 +2,10 @@
 
 `strip_html` builds the HTML (used as is for static strips with `st.html`); `clickable_strip` mounts it in
 a small bidirectional component whose click on a token reports that token's index back to Python.
-Token texts follow tracing/tokens.py (a newline is ``↵``, a special token ``⟨…⟩``); here a space is drawn
-as a faint ``·`` and a line break follows every ``↵``, so the strip reads like the text it came from.
+Token texts follow tracing/token_text.py (a newline is ``↵``, a special token ``⟨…⟩``) and a strip reads
+its tokens in context: a character split over several tokens shows on each of them, underlined as a part
+(the parts after the first faded) with its bytes in the hover. A space is drawn as a faint ``·``, an empty
+token as ``∅``, and a line break follows every ``↵``, so the strip reads like the text it came from.
 """
 
 from __future__ import annotations
@@ -14,24 +16,30 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from tracing.token_text import EMPTY_TOKEN, MONO_FONT_STACK, VISIBLE_SPACE, TokenPiece, readable_pieces
+
 # Low probability stands out: a confident token stays nearly white, a doubtful one turns red.
 UNSURE_RGB = (229, 57, 53)
 POSITIVE_RGB = (30, 110, 200)  # attribution pushing towards the chosen token
 NEGATIVE_RGB = (214, 96, 20)  # attribution pushing away from it
 HEAT_RGB = (110, 60, 190)  # attention weight
 
-CSS = """
-.ms-strip { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 0.86rem;
-  line-height: 1.9; word-break: break-word; color: inherit; }
-.ms-tok { display: inline-block; padding: 0 3px; margin: 1px 1px; border-radius: 4px; white-space: pre;
-  border: 1px solid rgba(128, 128, 128, 0.25); line-height: 1.45; }
-.ms-tok.ms-click { cursor: pointer; }
-.ms-tok.ms-click:hover { border-color: rgba(128, 128, 128, 0.9); }
-.ms-tok.ms-sel { outline: 2.5px solid #ff4b4b; outline-offset: 1px; font-weight: 700; }
-.ms-tok.ms-special { border-style: dashed; font-style: italic; opacity: 0.75; }
-.ms-tok.ms-dim { opacity: 0.55; }
-.ms-sp { opacity: 0.4; }
-.ms-legend { font-size: 0.75rem; opacity: 0.75; margin-top: 2px; }
+CSS = f"""
+.ms-strip {{ font-family: {MONO_FONT_STACK}; font-size: 0.86rem;
+  line-height: 1.9; word-break: break-word; color: inherit; }}
+.ms-tok {{ display: inline-block; padding: 0 3px; margin: 1px 1px; border-radius: 4px; white-space: pre;
+  border: 1px solid rgba(128, 128, 128, 0.25); line-height: 1.45; }}
+.ms-tok.ms-click {{ cursor: pointer; }}
+.ms-tok.ms-click:hover {{ border-color: rgba(128, 128, 128, 0.9); }}
+.ms-tok.ms-sel {{ outline: 2.5px solid #ff4b4b; outline-offset: 1px; font-weight: 700; }}
+.ms-tok.ms-special {{ border-style: dashed; font-style: italic; opacity: 0.75; }}
+.ms-tok.ms-dim {{ opacity: 0.55; }}
+.ms-sp {{ opacity: 0.4; }}
+.ms-legend {{ font-size: 0.75rem; opacity: 0.75; margin-top: 2px; }}
+.ms-part {{ text-decoration: underline dotted; text-underline-offset: 3px; }}
+.ms-part.ms-later {{ opacity: 0.45; }}
+.ms-tok.ms-sel .ms-part.ms-later {{ opacity: 1; }}
+.ms-frag {{ font-size: 0.78em; opacity: 0.7; }}
 """
 
 JS = """
@@ -59,7 +67,7 @@ class StripToken:
     background: str = "transparent"
     title: str = ""
     index: int | None = None
-    special: bool = False
+    special: bool | None = None  # None: as the text says (``⟨…⟩``)
     dim: bool = False
 
 
@@ -85,29 +93,39 @@ def heat_colour(weight: float, scale: float) -> str:
     return "transparent" if scale <= 0 else rgba(HEAT_RGB, 0.9 * min(weight / scale, 1.0) ** 0.7)
 
 
-def _token_inner(text: str) -> str:
-    escaped = html.escape(text)
-    return escaped.replace(" ", '<span class="ms-sp">·</span>')
+def _token_inner(piece: TokenPiece) -> str:
+    inner = []
+    for text, part in piece.segments:
+        if part is None:
+            inner.append(html.escape(text).replace(" ", f'<span class="ms-sp">{VISIBLE_SPACE}</span>'))
+        elif part.char:
+            later = " ms-later" if part.part > 1 else ""
+            inner.append(f'<span class="ms-part{later}">{html.escape(part.char)}</span>')
+        else:
+            inner.append(f'<span class="ms-frag">{html.escape(part.shown)}</span>')
+    return "".join(inner) or f'<span class="ms-sp">{EMPTY_TOKEN}</span>'
 
 
 def strip_html(tokens: Sequence[StripToken], selected: int | None = None, legend: str = "") -> str:
-    """The strip's HTML: one span per token, a ``<br>`` after each newline token."""
+    """The strip's HTML: one span per token, its tokens read in context, a ``<br>`` after each newline token."""
     parts = ['<div class="ms-strip">']
-    for token in tokens:
+    pieces = readable_pieces([token.text for token in tokens])
+    for token, piece in zip(tokens, pieces, strict=True):
         classes = ["ms-tok"]
         if token.index is not None:
             classes.append("ms-click")
             if token.index == selected:
                 classes.append("ms-sel")
-        if token.special:
+        if token.special or (token.special is None and piece.special):
             classes.append("ms-special")
         if token.dim:
             classes.append("ms-dim")
         data = f' data-i="{token.index}"' if token.index is not None else ""
-        title = f' title="{html.escape(token.title, quote=True)}"' if token.title else ""
+        hover = "\n".join(text for text in (token.title, piece.note) if text)
+        title = f' title="{html.escape(hover, quote=True)}"' if hover else ""
         parts.append(
             f'<span class="{" ".join(classes)}" style="background:{token.background}"{data}{title}>'
-            f"{_token_inner(token.text)}</span>"
+            f"{_token_inner(piece)}</span>"
         )
         if "↵" in token.text:
             parts.append("<br>")

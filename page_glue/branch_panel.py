@@ -13,7 +13,6 @@ import streamlit as st
 
 from components.branch_view import branch_strip, node_label
 from components.compare_sides import head_picker
-from components.probabilities import shown
 from page_glue.side_panels import moment_side
 from tracing.branch import BranchTree, forced_moments, token_ids_for
 from tracing.trace import Trace
@@ -70,14 +69,15 @@ def branch_controls(tree: BranchTree, loaded, node_id: str, moment: int, tree_ke
     key = f"{tree_key}_{node_id}_{moment}"  # the choices differ per branch and moment
     source = tree.node(node_id).trace
     m = source.moments[moment]
+    labels = [piece.label for piece in source.candidate_pieces(moment, [m.token, *m.top_tokens])]
     choices = {
-        int(i): f"{shown(t)}  (p = {p:.3f})" for i, t, p in zip(m.top_ids, m.top_tokens, m.top_probs, strict=True)
+        int(i): f"{label}  (p = {p:.3f})" for i, label, p in zip(m.top_ids, labels[1:], m.top_probs, strict=True)
     }
     choices.pop(m.token_id, None)
     choices[TYPED] = "type a token…"
     cols = st.columns([2, 1.4, 1, 1], vertical_alignment="bottom")
     choice = cols[0].selectbox(
-        f"Instead of `{shown(m.token)}` at moment {moment}, force",
+        f"Instead of `{labels[0]}` at moment {moment}, force",
         list(choices),
         format_func=choices.get,
         key=f"{key}_choice",

@@ -15,11 +15,12 @@ from components.attention import head_grid_figure, head_strip, top_attended
 from components.attribution_view import attribution_strip
 from components.bertviz_view import DEFAULT_BUDGET, page_height
 from components.plot_config import PLOT_CONFIG
-from components.probabilities import cut_off_note, logit_lens_figure, shown, top_k_figure
+from components.probabilities import cut_off_note, logit_lens_figure, top_k_figure
 from page_glue.models import get_model
 from page_glue.panels import PanelRegistry, has_attention
 from page_glue.trace_cache import CurrentTrace, attribution_for, bertviz_for, lens_for
 from tracing.attribution import AttributionSettings, get_method, method_names
+from tracing.token_text import is_special_text
 from tracing.tokens import is_special
 from tracing.views import SUMMARIES, head_summary, prefix_tokens
 
@@ -43,7 +44,7 @@ def special_positions(current: CurrentTrace, moment: int, loaded) -> set[int]:
     if loaded is not None:
         return {i for i, token_id in enumerate(ids) if is_special(loaded.tokenizer, token_id)}
     tokens = prefix_tokens(current.trace, moment)
-    return {i for i, text in enumerate(tokens) if text.startswith("⟨") and text.endswith("⟩")}
+    return {i for i, text in enumerate(tokens) if is_special_text(text)}
 
 
 @TRACE_PANELS.register(
@@ -68,7 +69,7 @@ def attention_panel(current: CurrentTrace, moment: int, loaded_model: Callable) 
     st.plotly_chart(head_grid_figure(summary, layer, head), config=PLOT_CONFIG, key="trace_att_grid")
     tokens = prefix_tokens(trace, moment)
     weights = row[layer, head].astype("float32")
-    top = ", ".join(f"`{text.replace(' ', '·')}` {w:.2f}" for text, w in top_attended(tokens, weights, 4))
+    top = ", ".join(f"`{label}` {w:.2f}" for label, w in top_attended(tokens, weights, 4))
     st.markdown(f"**Layer {layer}, head {head}** looks most at {top}")
     head_strip(tokens, weights, trace.prompt_len, special_positions(current, moment, None))
     if st.toggle("bertviz views of the prefix", key="trace_att_bertviz", help="One forward pass over the prefix."):
@@ -112,7 +113,7 @@ def probabilities_panel(current: CurrentTrace, moment: int, loaded_model: Callab
     st.markdown(
         f"**p(chosen)** {m.prob:.1%} &nbsp;·&nbsp; **rank** {m.rank} &nbsp;·&nbsp; **entropy** {m.entropy:.2f} nats"
     )
-    st.plotly_chart(top_k_figure(m), config=PLOT_CONFIG, key="trace_prob_topk")
+    st.plotly_chart(top_k_figure(trace, moment), config=PLOT_CONFIG, key="trace_prob_topk")
     st.caption(cut_off_note(m, trace.settings, trace.info.get("vocab_size")))
     if st.toggle("Logit lens", key="trace_lens", help="What each layer would predict; one forward pass per moment."):
         loaded = loaded_model()
@@ -126,7 +127,7 @@ def probabilities_panel(current: CurrentTrace, moment: int, loaded_model: Callab
             if first is not None
             else "No layer had the chosen token on top."
         )
-        st.plotly_chart(logit_lens_figure(lens), config=PLOT_CONFIG, key="trace_prob_lens")
+        st.plotly_chart(logit_lens_figure(lens, trace), config=PLOT_CONFIG, key="trace_prob_lens")
 
 
 @TRACE_PANELS.register("attributions", "Attributions")
@@ -143,12 +144,11 @@ def attribution_panel(current: CurrentTrace, moment: int, loaded_model: Callable
         key="trace_attr_method",
     )
     st.caption(get_method(method).description)
-    alternatives = {None: "any other token"} | {
-        int(token_id): shown(text) for token_id, text in zip(m.top_ids, m.top_tokens, strict=True)
-    }
+    labels = [piece.label for piece in trace.candidate_pieces(moment, [m.token, *m.top_tokens])]
+    alternatives = {None: "any other token"} | dict(zip(map(int, m.top_ids), labels[1:], strict=True))
     alternatives.pop(m.token_id, None)
     contrast = st.selectbox(
-        f"Why `{shown(m.token)}` rather than",
+        f"Why `{labels[0]}` rather than",
         list(alternatives),
         format_func=alternatives.get,
         key=f"trace_attr_contrast_{current.key}_{moment}",

@@ -112,7 +112,6 @@ def token_strip(trace: Trace, side: str, moment: int, result: Comparison) -> Non
             background=unsure_colour(m.prob),
             title=f"moment {m.index}: p = {m.prob:.3f}, KL(a‖b) {result.moments[m.index].kl_a_b:.3f}",
             index=m.index,
-            special=m.token.startswith("⟨") and m.token.endswith("⟩"),
         )
         for m in trace.moments
     ]
@@ -202,7 +201,7 @@ def consistency_view(result: Consistency) -> None:
     )
     if d is not None:
         st.markdown(f"**At moment {d.moment}** the paths read the same prefix and saw this distribution; red: taken.")
-        st.plotly_chart(divergence_figure(d), config=PLOT_CONFIG, key="consistency_divergence")
+        st.plotly_chart(divergence_figure(d, result.paths[0]), config=PLOT_CONFIG, key="consistency_divergence")
 
 
 st.header("Compare", anchor=False)

@@ -93,13 +93,11 @@ def run_controls(model_id: str | None) -> None:
 
 
 def moment_box(moment: Moment, clickable: bool) -> StripToken:
-    special = moment.token.startswith("⟨") and moment.token.endswith("⟩")
     return StripToken(
         text=moment.token,
         background=unsure_colour(moment.prob),
         title=f"moment {moment.index}: p = {moment.prob:.3f}, rank {moment.rank}",
         index=moment.index if clickable else None,
-        special=special,
     )
 
 
@@ -146,11 +144,7 @@ def explorer() -> None:
     moment = moments.draw()
     with st.expander(f"Prompt as the model read it ({trace.prompt_len} tokens)"):
         prompt_ids = trace.prompt_ids
-        static_strip(
-            [StripToken(t, special=t.startswith("⟨") and t.endswith("⟩")) for t in trace.prompt_tokens]
-            if prompt_ids
-            else []
-        )
+        static_strip([StripToken(t) for t in trace.prompt_tokens] if prompt_ids else [])
     clickable_strip(
         [moment_box(m, clickable=True) for m in trace.moments],
         key="trace_tokens",
@@ -160,10 +154,8 @@ def explorer() -> None:
     )
     timeline(trace, moment, key="trace_timeline", on_pick=moments.set)
     m = trace.moments[moment]
-    st.markdown(
-        f"#### Moment {moment} of {count - 1}: chose `{m.token.replace(' ', '·')}` "
-        f"with p = {m.prob:.3f} (rank {m.rank})"
-    )
+    chosen = trace.moment_piece(moment)
+    st.markdown(f"#### Moment {moment} of {count - 1}: chose `{chosen.label}` with p = {m.prob:.3f} (rank {m.rank})")
     draw_in_columns(TRACE_PANELS, trace, moment, current, moment, lambda: trace_model(current))
     branch_panel(lambda: trace_model(current), trace, moment)
 

@@ -15,6 +15,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 OFFLINE_CHAT_MODEL = "smollm2-135m-instruct"
 OFFLINE_ENCODER = "minilm-l6"
+CJK_PROMPT = "小明有三个苹果，吃了一个，还剩几个？"
+CJK_ANSWER = "还剩两个🍎。猫が好きです🎉👍"
 
 
 @pytest.fixture(scope="session")
@@ -31,6 +33,19 @@ def minilm():
     from model_zoo import load_model
 
     return load_model(OFFLINE_ENCODER, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def cjk_trace(smollm):
+    """A trace of a Chinese prompt whose answer is forced to CJK_ANSWER (Chinese, Japanese and emoji, a branch at
+    moment 0), so its generated tokens split characters over several tokens as byte-level BPE does."""
+    from tracing.branch import branch, token_ids_for
+    from tracing.decode import trace_generation
+    from tracing.trace import DecodingSettings
+
+    start = trace_generation(smollm, CJK_PROMPT, DecodingSettings(max_new_tokens=1))
+    ids = token_ids_for(smollm.tokenizer, CJK_ANSWER)
+    return branch(smollm, start, 0, ids, DecodingSettings(max_new_tokens=len(ids)))
 
 
 @pytest.fixture

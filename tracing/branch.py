@@ -25,6 +25,7 @@ from tracing.bundle import load_bundle, save_bundle
 from tracing.decode import check_fits, eos_ids
 from tracing.sampling import choose, make_generator
 from tracing.teacher_forcing import describe_token, logits_to_keep, model_identity
+from tracing.token_text import readable_pieces, span_text
 from tracing.tokens import readable_tokens
 from tracing.trace import DecodingSettings, Trace
 
@@ -44,9 +45,21 @@ def token_ids_for(tokenizer, text: str, single: bool = False) -> list[int]:
     if not ids:
         raise ValueError(f"{text!r} gives no tokens under this tokenizer.")
     if single and len(ids) > 1:
-        pieces = " + ".join(repr(t) for t in readable_tokens(tokenizer, ids))
+        pieces = " + ".join(repr(p.marked) for p in readable_pieces(readable_tokens(tokenizer, ids)))
         raise ValueError(f"{text!r} is {len(ids)} tokens ({pieces}); type a single token, or force them all.")
     return ids
+
+
+def forced_change(trace: Trace) -> tuple[str, str]:
+    """A branch's forced tokens and the token they replaced, as text read in context (so a character split
+    over forced tokens reads whole); two empty strings for a trace that is not a branch."""
+    meta = trace.info.get(BRANCH_KEY)
+    if not meta:
+        return "", ""
+    start = trace.prompt_len + meta["moment"]
+    forced = span_text(trace.token_pieces()[start : start + len(meta["forced_ids"])])
+    replaced = trace.candidate_pieces(meta["moment"], [meta["replaced_token"]])[0]
+    return forced, replaced.text
 
 
 def forced_moments(trace: Trace) -> list[int]:
@@ -176,11 +189,10 @@ class BranchNode:
 
     @property
     def label(self) -> str:
-        meta = self.trace.info.get(BRANCH_KEY)
-        if self.parent is None or not meta:
+        if self.parent is None or not self.trace.info.get(BRANCH_KEY):
             return "original"
-        forced = "".join(meta["forced_tokens"])
-        return f"at moment {self.moment}: '{forced}' instead of '{meta['replaced_token']}'"
+        forced, replaced = forced_change(self.trace)
+        return f"at moment {self.moment}: '{forced}' instead of '{replaced}'"
 
 
 @dataclass(eq=False)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tracing.cli_compare import subcommands as compare_subcommands
+from tracing.token_text import CONTEXT_TOKENS, readable_pieces
 from tracing.trace import MAX_NEW_TOKENS_LIMIT, DecodingSettings, Trace, load_trace
 
 USAGE_ERROR = 2
@@ -87,9 +88,12 @@ def run_run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     loaded = load_model(args.model, args.device)
     progress = sys.stderr.isatty()
+    recent: list[str] = []
 
     def echo(moment) -> None:
-        print(moment.token, end="", file=sys.stderr, flush=True)
+        # A character split over tokens is printed once its last byte has come.
+        recent[:] = [*recent[-CONTEXT_TOKENS:], moment.token]
+        print(readable_pieces(recent)[-1].joined, end="", file=sys.stderr, flush=True)
 
     trace = trace_generation(loaded, args.prompt, settings, on_moment=echo if progress else None)
     if progress:
@@ -113,7 +117,8 @@ def quoted(token: str, width: int) -> str:
 
 
 def format_trace(trace: Trace) -> str:
-    """A readable table of a trace's moments, with a header naming what made it."""
+    """A readable table of a trace's moments, with a header naming what made it. Tokens are read in context:
+    a character split over tokens shows on each, its part marked (``'小¹⁄₂'``)."""
     s = trace.settings
     mode = (
         f"sampling (temperature {s.temperature}, top-k {s.top_k or 'off'}, top-p {s.top_p}, seed {s.seed})"
@@ -128,9 +133,12 @@ def format_trace(trace: Trace) -> str:
         "",
         f"{'#':>4}  {'token':<16} {'prob':>7} {'rank':>6} {'entropy':>8}  top-3",
     ]
-    for m in trace.moments:
-        top3 = "  ".join(f"{quoted(t, 14)} {p:.3f}" for t, p in zip(m.top_tokens[:3], m.top_probs[:3], strict=False))
-        lines.append(f"{m.index:>4}  {quoted(m.token, 16):<16} {m.prob:>7.4f} {m.rank:>6} {m.entropy:>8.3f}  {top3}")
+    chosen = trace.token_pieces()[trace.prompt_len :]
+    for m, piece in zip(trace.moments, chosen, strict=True):
+        top = trace.candidate_pieces(m.index, m.top_tokens[:3])
+        top3 = "  ".join(f"{quoted(t.marked, 14)} {p:.3f}" for t, p in zip(top, m.top_probs[:3], strict=False))
+        token = quoted(piece.marked, 16)
+        lines.append(f"{m.index:>4}  {token:<16} {m.prob:>7.4f} {m.rank:>6} {m.entropy:>8.3f}  {top3}")
     return "\n".join(lines)
 
 

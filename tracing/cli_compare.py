@@ -72,10 +72,11 @@ def format_comparison(comparison) -> str:
         "",
         f"{'#':>4}  {'token':<16} {'p(a)':>7} {'p(b)':>7} {'KL(a||b)':>9} {'KL(b||a)':>9}  greedy",
     ]
-    for d, ma, mb in zip(comparison.moments, a.moments, b.moments, strict=True):
+    tokens = a.token_pieces()[a.prompt_len :]
+    for d, ma, mb, token in zip(comparison.moments, a.moments, b.moments, tokens, strict=True):
         greedy = "differ" if d.greedy_differs else "same"
         lines.append(
-            f"{d.index:>4}  {quoted(ma.token, 16):<16} {ma.prob:>7.4f} {mb.prob:>7.4f} "
+            f"{d.index:>4}  {quoted(token.marked, 16):<16} {ma.prob:>7.4f} {mb.prob:>7.4f} "
             f"{d.kl_a_b:>9.5f} {d.kl_b_a:>9.5f}  {greedy}"
         )
     split = comparison.first_greedy_divergence
@@ -95,7 +96,11 @@ def format_comparison(comparison) -> str:
 
 def _split_line(comparison, split: int) -> str:
     # A side's greedy pick is the top of its own distribution, so its text is that side's top token.
-    a, b = (comparison.trace(side).moments[split].top_tokens[0] for side in ("a", "b"))
+    picks = []
+    for side in ("a", "b"):
+        trace = comparison.trace(side)
+        picks.append(trace.candidate_pieces(split, trace.moments[split].top_tokens[:1])[0].marked)
+    a, b = picks
     return f"greedy choices first part at moment {split}: a would pick '{a}', b would pick '{b}'"
 
 
@@ -143,7 +148,7 @@ def _checked_moment(trace: Trace, moment: int) -> int:
 def run_branch(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from tracing.branch import branch, token_ids_for
+    from tracing.branch import branch, forced_change, token_ids_for
 
     cli = _cli()
     trace = cli.read_trace(args.file)
@@ -157,10 +162,10 @@ def run_branch(args: argparse.Namespace) -> int:
     forced = [args.token_id] if args.token is None else token_ids_for(loaded.tokenizer, args.token)
     result = branch(loaded, trace, moment, forced, settings)
     path = result.save(args.out)
-    meta = result.info["branch"]
+    forced, replaced = forced_change(result)
     print(
-        f"wrote {path}: at moment {moment} forced {''.join(meta['forced_tokens'])!r} instead of "
-        f"{meta['replaced_token']!r}; {len(result.moments)} moments, stopped by {result.stop_reason}"
+        f"wrote {path}: at moment {moment} forced {forced!r} instead of "
+        f"{replaced!r}; {len(result.moments)} moments, stopped by {result.stop_reason}"
     )
     print(f"original  {trace.text!r}")
     print(f"branch    {result.text!r}")
@@ -201,10 +206,15 @@ def format_consistency(result) -> str:
     if d is None:
         lines.append("every path generated the same tokens")
         return "\n".join(lines)
-    top = "  ".join(f"{quoted(t, 14)} {p:.3f}" for t, p in zip(d.top_tokens[:6], d.top_probs[:6], strict=False))
+    tops = result.paths[0].candidate_pieces(d.moment, d.top_tokens[:6])
+    top = "  ".join(f"{quoted(t.marked, 14)} {p:.3f}" for t, p in zip(tops, d.top_probs[:6], strict=False))
     lines += [f"paths first part at moment {d.moment}; the shared distribution there: {top}"]
-    for i, choice in enumerate(d.choices):
-        took = "had ended" if choice.token is None else f"took {quoted(choice.token, 16)} (p {choice.prob:.3f})"
+    for i, (choice, path) in enumerate(zip(d.choices, result.paths, strict=True)):
+        if choice.token is None:
+            took = "had ended"
+        else:
+            token = path.candidate_pieces(d.moment, [choice.token])[0].marked
+            took = f"took {quoted(token, 16)} (p {choice.prob:.3f})"
         lines.append(f"  path {i} {took}")
     return "\n".join(lines)
 

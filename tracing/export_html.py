@@ -4,6 +4,9 @@ The page shows the generated text as clickable tokens (shaded by how unlikely ea
 the selected moment, its top-k probabilities and a summary of its attention row: per layer the share of
 attention on the prompt vs the generated part, a layer x head grid of that share, and the positions most
 attended on average. Arrow keys step through the moments.
+
+Tokens are read in context: a character split over several tokens shows on each (underlined, faded after
+the first part) with its bytes in the hover; labels mark a part as ``小¹⁄₂``. The fonts include CJK ones.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tracing.token_text import EMPTY_TOKEN, MONO_FONT_STACK, TEXT_FONT_STACK, TokenPiece
 from tracing.trace import Trace
 
 FOCUS_POSITIONS = 5
@@ -35,8 +39,21 @@ def attention_summary(attention: np.ndarray | None, prompt_len: int, all_tokens:
     }
 
 
+def segments(piece: TokenPiece) -> list[list[str]]:
+    """A token as [text, CSS class] runs: plain text, parts of split characters, leftover byte fragments;
+    an empty token as ``∅``."""
+    runs = [
+        [text, ""]
+        if part is None
+        else [part.shown, "frag" if not part.char else "part later" if part.part > 1 else "part"]
+        for text, part in piece.segments
+    ]
+    return runs or [[EMPTY_TOKEN, "frag"]]
+
+
 def page_data(trace: Trace) -> dict:
-    all_tokens = list(trace.prompt_tokens) + [m.token for m in trace.moments]
+    pieces = trace.token_pieces()
+    all_tokens = [piece.label for piece in pieces]
     s = trace.settings
     return {
         "model": trace.model_id + (f" + {trace.adapter}" if trace.adapter else ""),
@@ -51,33 +68,40 @@ def page_data(trace: Trace) -> dict:
         "moments": [
             {
                 "token": m.token,
+                "label": piece.label,
+                "segments": segments(piece),
+                "note": piece.note,
                 "prob": round(m.prob, 5),
                 "rank": m.rank,
                 "entropy": round(m.entropy, 4),
                 "eligible": m.eligible_count,
                 "top": [
-                    [t, round(float(p), 5), bool(e)]
-                    for t, p, e in zip(m.top_tokens, m.top_probs, m.eligible_mask, strict=False)
+                    [top.label, round(float(p), 5), bool(e)]
+                    for top, p, e in zip(
+                        trace.candidate_pieces(m.index, m.top_tokens), m.top_probs, m.eligible_mask, strict=False
+                    )
                 ],
                 "attention": attention_summary(m.attention, trace.prompt_len, all_tokens),
             }
-            for m in trace.moments
+            for m, piece in zip(trace.moments, pieces[trace.prompt_len :], strict=True)
         ],
     }
 
 
 STYLE = """
-body{font:14px/1.45 system-ui,sans-serif;margin:0;color:#222;background:#fafafa}
+body{font:14px/1.45 TEXT_FONTS;margin:0;color:#222;background:#fafafa}
 header{padding:12px 20px;background:#263238;color:#eceff1}header h1{font-size:18px;margin:0 0 4px}
 header div{font-size:13px;opacity:.85}main{display:flex;gap:16px;padding:16px 20px;align-items:flex-start}
 #text{flex:1;background:#fff;border:1px solid #ddd;border-radius:6px;padding:12px;white-space:pre-wrap;
-font-family:ui-monospace,monospace}#panel{width:520px;background:#fff;border:1px solid #ddd;border-radius:6px;
+font-family:MONO_FONTS}#panel{width:520px;background:#fff;border:1px solid #ddd;border-radius:6px;
 padding:12px}.tok{cursor:pointer;border-radius:3px;padding:0 1px}.tok:hover{outline:1px solid #555}
 .tok.sel{outline:2px solid #d81b60}.prompt{color:#888}details{margin-bottom:8px}table{border-collapse:collapse;
 width:100%;font-size:12px}td,th{padding:2px 4px;text-align:left}.bar{background:#1e88e5;height:10px}
 .bar.off{background:#b0bec5}.gen{background:#fb8c00}.grid td{width:14px;height:14px;padding:0}
-h2{font-size:15px;margin:12px 0 4px}.muted{color:#777;font-size:12px}code{background:#eee;padding:0 3px;white-space:pre}
-"""
+h2{font-size:15px;margin:12px 0 4px}.muted{color:#777;font-size:12px}code{background:#eee;padding:0 3px;white-space:pre;
+font-family:MONO_FONTS}.part{text-decoration:underline dotted;text-underline-offset:3px}.part.later{opacity:.45}.tok.sel .part.later{opacity:1}
+.frag{font-size:.8em;opacity:.7}
+""".replace("TEXT_FONTS", TEXT_FONT_STACK).replace("MONO_FONTS", MONO_FONT_STACK)
 
 SCRIPT = """
 const D = JSON.parse(document.getElementById('trace-data').textContent);
@@ -86,9 +110,14 @@ const text = document.getElementById('generated'), panel = document.getElementBy
 let current = 0;
 D.moments.forEach((m, i) => {
   const span = document.createElement('span');
-  span.className = 'tok'; span.textContent = m.token; span.dataset.i = i;
+  span.className = 'tok'; span.dataset.i = i;
+  for (const [part, cls] of m.segments) {
+    const run = document.createElement('span');
+    run.textContent = part; if (cls) run.className = cls;
+    span.appendChild(run);
+  }
   span.style.background = `rgba(216,27,96,${(1 - m.prob) * 0.45})`;
-  span.title = `#${i}  p=${m.prob.toFixed(4)}  rank ${m.rank}  entropy ${m.entropy.toFixed(3)}`;
+  span.title = `#${i}  p=${m.prob.toFixed(4)}  rank ${m.rank}  entropy ${m.entropy.toFixed(3)}` + (m.note ? `\\n${m.note}` : '');
   span.onclick = () => select(i);
   text.appendChild(span);
   if (m.token.includes('\\u21b5')) text.appendChild(document.createElement('br'));
@@ -99,7 +128,7 @@ function select(i) {
   current = Math.max(0, Math.min(D.moments.length - 1, i));
   document.querySelectorAll('.tok').forEach(s => s.classList.toggle('sel', +s.dataset.i === current));
   const m = D.moments[current];
-  let h = `<h2>Moment ${current}: <code>${esc(m.token)}</code></h2>
+  let h = `<h2>Moment ${current}: <code title="${esc(m.note)}">${esc(m.label)}</code></h2>
     <div>p = ${m.prob.toFixed(4)} &middot; rank ${m.rank} &middot; entropy ${m.entropy.toFixed(3)} nats
     &middot; ${m.eligible} eligible</div><h2>Top ${m.top.length}</h2><table>`;
   for (const [tok, p, ok] of m.top) h += `<tr><td><code>${esc(tok)}</code>${ok ? '' : ' <span class="muted">(not eligible)</span>'}</td>

@@ -1,11 +1,11 @@
 """Readable text for single tokens, free of tokenizer artefacts.
 
-Conventions (the same everywhere a token is shown):
+Conventions (the same everywhere a token is shown; `tracing.token_text` reads them back):
 - a space stays a space (so a token strip concatenates back into the text);
 - a newline shows as ``↵``, a tab as ``⇥``, a carriage return as ``␍``;
 - a special token shows in angle brackets: ``<|im_end|>`` -> ``⟨|im_end|⟩``;
-- bytes that are not whole UTF-8 characters on their own (an emoji split over two tokens) show as
-  ``\\xf0\\x9f`` escapes instead of failing or becoming ``�``.
+- bytes that are not whole UTF-8 characters on their own (小 split over two tokens) show as a fragment,
+  ``‹e5 b0›``, which `tracing.token_text.readable_pieces` joins with its neighbours into the character.
 
 Byte-level BPE (GPT-2, Llama 3, SmolLM: ``Ġ``/``Ċ``) and SentencePiece (``▁``, ``<0x0A>``) vocabularies are
 mapped back to their bytes; any other tokenizer falls back to its own ``decode``.
@@ -19,8 +19,10 @@ import re
 import weakref
 from functools import lru_cache
 
-VISIBLE = str.maketrans({"\n": "↵", "\t": "⇥", "\r": "␍"})
+from tracing.token_text import VISIBLE, fragment
+
 BYTE_TOKEN = re.compile(r"^<0x([0-9A-Fa-f]{2})>$")
+ESCAPED_BYTES = re.compile("[\udc80-\udcff]+")  # bytes that ``surrogateescape`` could not decode
 _facts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
@@ -103,8 +105,10 @@ def token_bytes(tokenizer, token_id: int) -> bytes | None:
 
 
 def readable_bytes(data: bytes) -> str:
-    """UTF-8 text with control characters made visible and broken sequences escaped."""
-    return data.decode("utf-8", errors="backslashreplace").translate(VISIBLE)
+    """UTF-8 text with control characters made visible and bytes that are no whole character as fragments."""
+    text = data.decode("utf-8", errors="surrogateescape")
+    text = ESCAPED_BYTES.sub(lambda run: fragment(run.group().encode("utf-8", "surrogateescape")), text)
+    return text.translate(VISIBLE)
 
 
 def readable_token(tokenizer, token_id: int) -> str:

@@ -12,10 +12,13 @@ import json
 import math
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
+
+from tracing.token_text import TokenPiece, pieces_at, readable_pieces
 
 FORMAT_NAME = "momentscope-trace"
 FORMAT_VERSION = 1
@@ -121,6 +124,24 @@ class Trace:
     @property
     def all_ids(self) -> list[int]:
         return list(self.prompt_ids) + self.generated_ids
+
+    @property
+    def all_tokens(self) -> list[str]:
+        """Readable texts of ``all_ids`` (read them together: `token_pieces`)."""
+        return list(self.prompt_tokens) + [m.token for m in self.moments]
+
+    def token_pieces(self) -> list[TokenPiece]:
+        """Every token, prompt then generated, read in context: a character split over tokens shows on each."""
+        return readable_pieces(self.all_tokens)
+
+    def moment_piece(self, index: int) -> TokenPiece:
+        """Moment ``index``'s chosen token read in context."""
+        return self.candidate_pieces(index, [self.moments[index].token])[0]
+
+    def candidate_pieces(self, index: int, candidates: Sequence[str]) -> list[TokenPiece]:
+        """Candidates for moment ``index``'s token (its top-k, a layer's guesses), each read where it would
+        stand; the chosen token also with the tokens after it."""
+        return pieces_at(self.all_tokens, self.prompt_len + index, candidates)
 
     @property
     def prompt_len(self) -> int:

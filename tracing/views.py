@@ -29,7 +29,7 @@ class HeadSummary:
 def prefix_tokens(trace: Trace, moment_index: int) -> list[str]:
     """Readable tokens the model read when it chose moment ``moment_index``'s token: the prompt and the
     tokens generated before it (``prompt_len + moment_index`` keys)."""
-    return list(trace.prompt_tokens) + [m.token for m in trace.moments[:moment_index]]
+    return trace.all_tokens[: trace.prompt_len + moment_index]
 
 
 def _share_on_generated(row: np.ndarray, prompt_len: int) -> np.ndarray:

@@ -319,3 +319,13 @@ def test_trace_page_branches_at_the_chosen_moment(short_trace):
     branch = at.session_state["branch_trees"][-1].node("b1").trace
     assert branch.generated_ids[:4] == short_trace.generated_ids[:4]  # shared prefix up to the moment
     assert branch.generated_ids[4] != short_trace.generated_ids[4]  # the runner-up token, forced
+
+
+def test_a_chinese_trace_shows_characters_everywhere(cjk_trace):
+    at = page_with(cjk_trace, moment=1)  # moment 1 completes 还, whose first bytes came at moment 0
+    assert not at.exception, at.exception
+    assert "chose `还²⁄₂`" in markdown_text(at)
+    strip = next(e for e in at.get("bidi_component") if e.proto.id.endswith("trace_tokens"))
+    html = json.loads(strip.proto.json)["html"]
+    assert html.count('class="ms-part') >= 10 and "‹" not in html and "\\x" not in html
+    assert "part 1 of 2 of 还 (bytes" in html

@@ -9,7 +9,16 @@ import numpy as np
 import pytest
 import torch
 
-from tracing.branch import BranchTree, branch, forced_moments, load_branch_tree, token_ids_for
+from tests.conftest import CJK_ANSWER
+from tracing.branch import (
+    BranchNode,
+    BranchTree,
+    branch,
+    forced_change,
+    forced_moments,
+    load_branch_tree,
+    token_ids_for,
+)
 from tracing.decode import trace_generation
 from tracing.trace import DecodingSettings
 
@@ -149,3 +158,11 @@ def test_a_trace_of_another_model_is_refused(smollm, parent):
     other = dataclasses.replace(parent, adapter="smollm2-135m-instruct+someone")
     with pytest.raises(ValueError, match="made by smollm2-135m-instruct\\+someone"):
         branch(smollm, other, 0, 5)
+
+
+def test_a_branch_forcing_chinese_names_it_as_characters(cjk_trace):
+    forced, replaced = forced_change(cjk_trace)
+    assert forced == CJK_ANSWER
+    assert replaced and "\\x" not in replaced
+    node = BranchNode("b1", cjk_trace, parent="root", moment=0)
+    assert node.label == f"at moment 0: '{CJK_ANSWER}' instead of '{replaced}'"

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import CJK_ANSWER, REPO
 from tests.unit.tracing.conftest import run_cli
 from tests.unit.tracing.test_trace import make_trace
 from tracing import cli, load_trace
@@ -120,3 +120,20 @@ def test_module_entry_point_runs_without_traceback(tmp_path):
         cwd=REPO, capture_output=True, text=True,
     )  # fmt: skip
     assert bad.returncode == 2 and "prompt is empty" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.slow
+def test_show_prints_chinese_japanese_and_emoji_as_characters(capsys, cjk_trace, tmp_path):
+    path = cjk_trace.save(tmp_path / "cjk.safetensors")
+    code, out, _ = run_cli(capsys, "show", str(path))
+    assert code == 0
+    assert f"text    {CJK_ANSWER!r}" in out and "小明有三个苹果" in out
+    table = out.split("top-3", 1)[1]
+    assert "\\x" not in out and "�" not in out
+    rows = table.strip().splitlines()
+    assert len(rows) == len(cjk_trace.moments)
+    # Every character of the answer shows in the token column; split ones marked as parts ("🍎¹⁄₂"). Only an
+    # alternative that starts a character it never finished may show as bytes ("‹e5 b0›").
+    token_column = "".join(row.split("'")[1] for row in rows)
+    assert "‹" not in token_column and set(CJK_ANSWER) <= set(token_column)
+    assert "¹⁄₂" in token_column and "³⁄₃" in token_column

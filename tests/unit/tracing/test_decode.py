@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.conftest import CJK_ANSWER, CJK_PROMPT
 from tests.unit.tracing.conftest import SAMPLED_SETTINGS, teacher_forced
 from tracing.decode import eos_ids, render_prompt, trace_generation
 from tracing.sampling import filtered_logits
@@ -171,3 +172,17 @@ def test_two_sessions_can_trace_the_same_model_at_once(smollm, greedy_trace):
     assert results["a"].generated_ids == greedy_trace.generated_ids[:6]
     assert results["b"].generated_ids == alone.generated_ids
     np.testing.assert_allclose(results["b"].moments[-1].attention, alone.moments[-1].attention, atol=1e-3)
+
+
+def test_a_chinese_trace_reads_as_characters(cjk_trace):
+    pieces = cjk_trace.token_pieces()
+    prompt, generated = pieces[: cjk_trace.prompt_len], pieces[cjk_trace.prompt_len :]
+    assert CJK_PROMPT in "".join(p.joined for p in prompt)
+    assert "".join(p.joined for p in generated) == CJK_ANSWER == cjk_trace.text
+    assert not any("‹" in p.text or "\\x" in p.text for p in pieces)
+    # The stored tokens stay one per id (fragments where a token holds part of a character)...
+    assert any("‹" in m.token for m in cjk_trace.moments)
+    # ...and each moment's chosen token, among its top-k, reads as the character it is part of.
+    for index, moment in enumerate(cjk_trace.moments):
+        chosen = cjk_trace.candidate_pieces(index, [moment.token])[0]
+        assert chosen == generated[index]

@@ -1,5 +1,5 @@
 """Readable tokens: no vocabulary artefacts (Ġ, Ċ, ▁, <0x0A>), visible whitespace, marked specials, and
-bytes of a character split across tokens escaped rather than lost."""
+bytes of a character split across tokens kept as fragments that read back, in context, as the character."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import pytest
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
+from tracing.token_text import readable_pieces
 from tracing.tokens import is_special, readable_token, token_scheme
 
 SAMPLE = "hello world\n\tcafé 😀"
@@ -52,11 +53,11 @@ def test_synthetic_tokenizers_read_back_without_artefacts(make, scheme):
     tokens = [readable_token(tokenizer, i) for i in ids]
     assert not any(a in t for t in tokens for a in ARTEFACTS), tokens
     assert "↵" in tokens and "⇥" in tokens
-    # The emoji is split into single bytes: each is escaped, and the rest of the text reads back exactly
-    # (SentencePiece adds its one leading space).
-    text = readable_text(tokens).removeprefix(" " if scheme == "sentencepiece" else "")
-    assert text.startswith("hello world\n\tcafé ")
-    assert text.endswith("\\xf0\\x9f\\x98\\x80")
+    # The emoji is split into single bytes: each token alone is a fragment (never a Python escape), and read
+    # in context the whole text comes back exactly (SentencePiece adds its one leading space).
+    assert "‹f0›" in tokens and not any("\\x" in t for t in tokens)
+    joined = readable_text([p.joined for p in readable_pieces(tokens)])
+    assert joined.removeprefix(" " if scheme == "sentencepiece" else "") == SAMPLE
 
 
 def test_special_tokens_are_marked():
@@ -75,9 +76,33 @@ def test_smollm_tokens_are_readable(smollm):
     tokens = [readable_token(tokenizer, i) for i in ids]
     assert not any(a in t for t in tokens for a in ARTEFACTS), tokens
     assert tokens[:2] == ["Hello", " world"]
-    # Whole text round-trips except where a character's bytes are split over tokens (the emoji here).
-    assert readable_text(tokens).startswith("Hello world!\n\tIndented line, café, naïve, ")
+    # Whole text round-trips, a character split over tokens (the emoji here) counted once.
+    assert readable_text([p.joined for p in readable_pieces(tokens)]) == text
     assert [readable_token(tokenizer, i) for i in (0, 1, 2)] == ["⟨|endoftext|⟩", "⟨|im_start|⟩", "⟨|im_end|⟩"]
     # A wide sample of the vocabulary: no byte-level artefacts anywhere, and nothing raises.
     sample = [readable_token(tokenizer, i) for i in range(0, len(tokenizer), 97)]
     assert not any(c in t for t in sample for c in ("Ġ", "Ċ", "ĉ"))
+
+
+CJK_TEXTS = ["小明有三个苹果，吃了一个，还剩几个？", "猫が好きです", "🎉👍"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("text", CJK_TEXTS, ids=["chinese", "japanese", "emoji"])
+def test_smollm_reads_chinese_japanese_and_emoji_as_characters(smollm, text):
+    tokenizer = smollm.tokenizer
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    tokens = [readable_token(tokenizer, i) for i in ids]
+    assert len(tokens) > len(text) / 2 and any("‹" in t for t in tokens)  # byte-level BPE does split these
+    pieces = readable_pieces(tokens)
+    shown = [p.text for p in pieces]
+    assert not any("\\x" in t or "‹" in t or "�" in t for t in shown), shown
+    assert set("".join(shown)) == set(text)  # every character, and nothing else
+    assert "".join(p.joined for p in pieces) == text
+    # Each split character's parts hold its bytes, in order, for the hover.
+    for piece in pieces:
+        for part in piece.parts:
+            assert part.char and part.char.encode() == part.whole and part.data in part.whole
+            assert f"of {part.char} (bytes {part.data.hex(' ')}" in piece.note
+    split = [part for piece in pieces for part in piece.parts]
+    assert split and all(1 <= part.part <= part.parts <= 4 for part in split)
