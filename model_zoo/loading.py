@@ -23,6 +23,8 @@ from model_zoo.catalog import ModelEntry, resolve
 from model_zoo.device import pick_device, pick_dtype
 from model_zoo.errors import ModelLoadError
 from model_zoo.gguf_cache import conversion_target, converted_folder
+from model_zoo.identity import ModelIdentity
+from model_zoo.seam import base_module, forward_keywords
 
 Progress = Callable[[float, str], None]
 
@@ -44,6 +46,22 @@ class LoadedModel:
         return self.entry.id
 
     @property
+    def identity(self) -> ModelIdentity:
+        """Base id and adapter id, the value a Trace made by this model carries."""
+        if self.entry.source == "adapter":
+            return ModelIdentity(self.entry.base, self.entry.id)
+        return ModelIdentity(self.entry.id)
+
+    @property
+    def base_model(self) -> torch.nn.Module:
+        """The transformers model itself, under the peft wrapper of an adapter."""
+        return base_module(self.model)
+
+    @property
+    def forward_keywords(self) -> frozenset[str]:
+        return forward_keywords(self.model)
+
+    @property
     def num_layers(self) -> int:
         return int(self.model.config.num_hidden_layers)
 
@@ -53,6 +71,7 @@ class LoadedModel:
 
     @property
     def max_context(self) -> int | None:
+        """How many tokens the model reads at most (prompt and generated together); None when unknown."""
         cfg = self.model.config
         for name in ("max_position_embeddings", "n_positions", "max_seq_len"):
             value = getattr(cfg, name, None)

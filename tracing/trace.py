@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from model_zoo.identity import ModelIdentity
 from tracing.token_text import TokenPiece, pieces_at, readable_pieces
 
 FORMAT_NAME = "momentscope-trace"
@@ -116,6 +117,11 @@ class Trace:
     text: str = ""  # the generated text, decoded as a whole (so characters split across tokens join up)
     prefill_seconds: float = 0.0  # the prompt's forward pass, part of moment 0's seconds
     info: dict = field(default_factory=dict)  # free-form extras (device, dtype, library versions)
+
+    @property
+    def identity(self) -> ModelIdentity:
+        """The model that made this trace, as `LoadedModel.identity` names it."""
+        return ModelIdentity(self.model_id, self.adapter)
 
     @property
     def generated_ids(self) -> list[int]:
