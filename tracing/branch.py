@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import copy
 import os
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -23,8 +22,8 @@ import torch
 
 from tracing.bundle import load_bundle, save_bundle
 from tracing.decode import check_fits, eos_ids
-from tracing.sampling import choose, make_generator
-from tracing.teacher_forcing import describe_token, logits_to_keep, model_identity
+from tracing.sampling import Choice, choose, forced_choice, make_generator
+from tracing.stepping import run_steps
 from tracing.token_text import readable_pieces, span_text
 from tracing.tokens import readable_tokens
 from tracing.trace import DecodingSettings, Trace
@@ -70,13 +69,6 @@ def forced_moments(trace: Trace) -> list[int]:
     return list(range(meta["moment"], meta["moment"] + len(meta["forced_ids"])))
 
 
-def _check_same_model(loaded, trace: Trace) -> None:
-    model_id, adapter = model_identity(loaded)
-    if (model_id, adapter) != (trace.model_id, trace.adapter):
-        made_by = trace.adapter or trace.model_id
-        raise ValueError(f"This trace was made by {made_by}, not {adapter or model_id}: branch it with that model.")
-
-
 def branch(
     loaded,
     trace: Trace,
@@ -100,7 +92,7 @@ def branch(
             if trace.moments
             else "This trace has no moments to branch at."
         )
-    _check_same_model(loaded, trace)
+    loaded.identity.check_made(trace.identity, "branch")
     vocab = int(loaded.model.config.vocab_size)
     if bad := [t for t in forced if not 0 <= t < vocab]:
         raise ValueError(f"token id {bad[0]} is outside the vocabulary (0 to {vocab - 1}).")
@@ -108,8 +100,8 @@ def branch(
     total = max(settings.max_new_tokens, moment_index + len(forced))
     settings = replace(settings, max_new_tokens=total)
     check_fits(loaded, trace.prompt_len, total)
-    moments, stop_reason, prefill_seconds, seed_used = _continue(loaded, trace, moment_index, forced, settings)
-    generated = [m.token_id for m in moments]
+    run, seed_used = _continue(loaded, trace, moment_index, forced, settings)
+    moments = [copy.copy(m) for m in trace.moments[:moment_index]] + run.moments
     return Trace(
         model_id=trace.model_id,
         adapter=trace.adapter,
@@ -119,9 +111,9 @@ def branch(
         prompt_tokens=list(trace.prompt_tokens),
         settings=settings,
         moments=moments,
-        stop_reason=stop_reason,
-        text=loaded.tokenizer.decode(generated, skip_special_tokens=True),
-        prefill_seconds=prefill_seconds,
+        stop_reason=run.stop_reason,
+        text=loaded.tokenizer.decode([m.token_id for m in moments], skip_special_tokens=True),
+        prefill_seconds=run.prefill_seconds,
         info={k: v for k, v in trace.info.items() if k != BRANCH_KEY}
         | {
             "seed_used": seed_used,
@@ -136,46 +128,17 @@ def branch(
 
 
 def _continue(loaded, trace: Trace, moment_index: int, forced: list[int], settings: DecodingSettings):
-    from transformers import DynamicCache
-
-    model, tokenizer = loaded.model, loaded.tokenizer
-    stop_ids = eos_ids(loaded)
+    """The branch's new moments (forced, then chosen) after the parent's prefix, and the seed used."""
     generator, seed_used = make_generator(settings, loaded.device)
-    extra = logits_to_keep(model, 1)
-    cache = DynamicCache(config=model.config)
-    moments = [copy.copy(m) for m in trace.moments[:moment_index]]
-    inputs = torch.tensor([trace.all_ids[: trace.prompt_len + moment_index]], dtype=torch.long, device=loaded.device)
-    stop_reason, prefill_seconds = "max_new_tokens", 0.0
-    with torch.inference_mode():
-        for index in range(moment_index, settings.max_new_tokens):
-            started = time.perf_counter()
-            with loaded.lock:
-                out = model(input_ids=inputs, past_key_values=cache, use_cache=True, output_attentions=True, **extra)
-            if index == moment_index:
-                prefill_seconds = time.perf_counter() - started
-            logits = out.logits[0, -1]
-            attention = None
-            if out.attentions and all(a is not None for a in out.attentions):
-                attention = torch.stack([a[0, :, -1, :] for a in out.attentions]).to("cpu", torch.float16).numpy()
-            out = None  # the full attention matrices go now, not at the next step
-            offset = index - moment_index
-            token_id = forced[offset] if offset < len(forced) else int(choose(logits, settings, generator).token_id)
-            moments.append(
-                describe_token(
-                    tokenizer,
-                    logits,
-                    index=index,
-                    token_id=token_id,
-                    settings=settings,
-                    attention=attention,
-                    seconds=time.perf_counter() - started,
-                )
-            )
-            if settings.stop_at_eos and token_id in stop_ids:
-                stop_reason = "eos"
-                break
-            inputs = torch.tensor([[token_id]], dtype=torch.long, device=loaded.device)
-    return moments, stop_reason, prefill_seconds, seed_used
+
+    def pick(index: int, logits: torch.Tensor) -> Choice:
+        offset = index - moment_index
+        if offset < len(forced):
+            return forced_choice(logits, settings, forced[offset])
+        return choose(logits, settings, generator)
+
+    prefix = trace.all_ids[: trace.prompt_len + moment_index]
+    return run_steps(loaded, prefix, moment_index, settings, pick, eos_ids(loaded)), seed_used
 
 
 @dataclass

@@ -21,10 +21,12 @@ import numpy as np
 import torch
 
 from tracing.bundle import load_bundle, save_bundle
-from tracing.decode import check_fits, trace_generation
-from tracing.teacher_forcing import describe_token, forced_pass, model_identity
+from tracing.decode import check_fits, trace_generation, trace_info
+from tracing.distribution import describe_step, step_moment
+from tracing.sampling import forced_choice
+from tracing.teacher_forcing import forced_pass
 from tracing.tokens import readable_tokens
-from tracing.trace import FORMAT_VERSION, DecodingSettings, Trace
+from tracing.trace import DecodingSettings, Trace
 
 SIDES = ("a", "b")
 DIFF_TOP_K = 10
@@ -112,8 +114,8 @@ def load_comparison(path: str | os.PathLike) -> Comparison:
 def check_comparable(loaded_a, loaded_b) -> None:
     """Raises ValueError when two models cannot be compared token by token, or are one model twice under
     two names (a base and its adapter wrapped around the same object)."""
-    two_entries = loaded_a is not loaded_b and loaded_a.entry.id != loaded_b.entry.id
-    if two_entries and _underlying(loaded_a.model) is _underlying(loaded_b.model):
+    two_entries = loaded_a is not loaded_b and loaded_a.identity != loaded_b.identity
+    if two_entries and loaded_a.base_model is loaded_b.base_model:
         raise ValueError(
             f"{loaded_a.id} and {loaded_b.id} share one model object, so the comparison would compare a "
             "model with itself. Load each entry separately."
@@ -126,11 +128,6 @@ def check_comparable(loaded_a, loaded_b) -> None:
         )
 
 
-def _underlying(model):
-    get_base = getattr(model, "get_base_model", None)
-    return get_base() if callable(get_base) else model
-
-
 def follower_trace(loaded, lead: Trace, attention: bool = True) -> tuple[Trace, torch.Tensor]:
     """The trace of ``loaded`` reading ``lead``'s prompt and tokens (one teacher-forced pass), and its
     logits ``[moments, vocab]`` (float32, CPU)."""
@@ -138,21 +135,19 @@ def follower_trace(loaded, lead: Trace, attention: bool = True) -> tuple[Trace, 
     forced = forced_pass(loaded, lead.all_ids, lead.prompt_len, attention=attention)
     per_moment = forced.seconds / max(len(lead.moments), 1)
     moments = [
-        describe_token(
+        step_moment(
             loaded.tokenizer,
-            forced.logits[i],
-            index=i,
-            token_id=lead_moment.token_id,
-            settings=lead.settings,
-            attention=None if forced.attention is None else forced.attention[i],
-            seconds=per_moment,
+            i,
+            describe_step(logits, lead.settings, forced_choice(logits, lead.settings, lead_moment.token_id)),
+            None if forced.attention is None else forced.attention[i],
+            per_moment,
         )
-        for i, lead_moment in enumerate(lead.moments)
+        for i, (logits, lead_moment) in enumerate(zip(forced.logits, lead.moments, strict=True))
     ]
-    model_id, adapter = model_identity(loaded)
+    identity = loaded.identity
     trace = Trace(
-        model_id=model_id,
-        adapter=adapter,
+        model_id=identity.base,
+        adapter=identity.adapter,
         prompt=lead.prompt,
         rendered_prompt=lead.rendered_prompt,
         prompt_ids=list(lead.prompt_ids),
@@ -162,13 +157,7 @@ def follower_trace(loaded, lead: Trace, attention: bool = True) -> tuple[Trace, 
         stop_reason=lead.stop_reason,
         text=lead.text,
         prefill_seconds=forced.seconds,
-        info={
-            "format_version": FORMAT_VERSION,
-            "device": str(loaded.device),
-            "dtype": str(loaded.dtype).removeprefix("torch."),
-            "vocab_size": int(forced.logits.shape[-1]),
-            "teacher_forced_on": lead.adapter or lead.model_id,
-        },
+        info=trace_info(loaded, int(forced.logits.shape[-1])) | {"teacher_forced_on": lead.identity.name},
     )
     return trace, forced.logits
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from model_zoo.seam import base_module
 from tracing.tokens import readable_token, readable_tokens
 from tracing.trace import Trace
 
@@ -45,15 +46,9 @@ class LogitLens:
     chosen_ranks: np.ndarray  # int64 [layers + 1]: its rank (1 = most likely)
 
 
-def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
-    """The transformers model inside a peft wrapper, or the model itself."""
-    get_base = getattr(model, "get_base_model", None)
-    return get_base() if callable(get_base) else model
-
-
 def final_norm(model: torch.nn.Module) -> torch.nn.Module | None:
     """The norm applied before the LM head, or None when the model has none we can find."""
-    model = _unwrap(model)
+    model = base_module(model)
     for path in FINAL_NORM_PATHS:
         module = model
         for part in path.split("."):
@@ -71,11 +66,12 @@ def logit_lens(loaded, trace: Trace, moment_index: int, top_k: int = 5) -> Logit
         raise ValueError(f"moment_index must be from 0 to {len(trace.moments) - 1}, got {moment_index}.")
     if top_k < 1:
         raise ValueError(f"top_k must be at least 1, got {top_k}.")
+    loaded.identity.check_made(trace.identity, "look into")
     model, tokenizer = loaded.model, loaded.tokenizer
     moment = trace.moments[moment_index]
     prefix = trace.all_ids[: trace.prompt_len + moment_index]
     norm = final_norm(model)
-    head = _unwrap(model).get_output_embeddings()
+    head = loaded.base_model.get_output_embeddings()
     if head is None:
         raise ValueError(f"{loaded.id} has no output embedding (LM head), so it has no logit lens.")
     ids = torch.tensor([prefix], dtype=torch.long, device=loaded.device)

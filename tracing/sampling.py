@@ -14,11 +14,13 @@ from tracing.trace import DecodingSettings
 @dataclass
 class Choice:
     """The chosen token and how many vocabulary tokens were eligible (``eligible`` is None under greedy:
-    only the arg-max was, so the count is 1)."""
+    only the arg-max was, so the count is 1). ``forced``: the token came from outside (a branch's forced
+    token, another model's choice), so it need not be one the settings would pick."""
 
     token_id: torch.Tensor  # int64 scalar tensor, on the logits' device
     eligible_count: torch.Tensor | int
     eligible: torch.Tensor | None  # bool [vocab] mask of eligible tokens, None under greedy
+    forced: bool = False
 
 
 def filtered_logits(logits: torch.Tensor, settings: DecodingSettings) -> torch.Tensor:
@@ -62,3 +64,12 @@ def make_generator(settings: DecodingSettings, device: torch.device) -> tuple[to
     generator = torch.Generator(device=device)
     generator.manual_seed(seed)
     return generator, seed
+
+
+def forced_choice(logits: torch.Tensor, settings: DecodingSettings, token_id: int) -> Choice:
+    """``token_id`` as the choice at one position, with what the settings would have left eligible there."""
+    token = torch.tensor(int(token_id), device=logits.device)
+    if not settings.do_sample:
+        return Choice(token, 1, None, forced=True)
+    eligible = torch.isfinite(filtered_logits(logits, settings))
+    return Choice(token, eligible.sum(), eligible, forced=True)

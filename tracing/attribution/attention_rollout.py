@@ -14,9 +14,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from model_zoo.seam import logits_to_keep
 from tracing.attribution.gradients import target_scores
 from tracing.attribution.registry import AttributionMethod, MethodOutput, register
-from tracing.attribution.scoring import logits_kwargs
 from tracing.attribution.targets import Targets
 
 
@@ -41,7 +41,7 @@ class AttentionRollout(AttributionMethod):
         length = int(targets.positions.max())
         ids = targets.ids[:length].to(model.get_input_embeddings().weight.device).unsqueeze(0)
         with torch.no_grad():
-            out = model(input_ids=ids, output_attentions=True, use_cache=False, **logits_kwargs(model))
+            out = model(input_ids=ids, output_attentions=True, use_cache=False, **logits_to_keep(model, 1))
             attentions = out.attentions
             if not attentions or any(a is None for a in attentions):
                 raise ValueError(f"{self.label} needs attention weights, and this model returned none.")

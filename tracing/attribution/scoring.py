@@ -20,13 +20,13 @@ The backward passes are the cost (one per target), so each one is kept to what i
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import numpy as np
 import torch
 
+from model_zoo.seam import forward_keywords
 from tracing.attribution.targets import NO_CONTRAST, Targets
 
 
@@ -68,16 +68,6 @@ def _switch_attention(model, attention: str | None) -> str | None:
     return current
 
 
-def _accepts_logits_to_keep(model) -> bool:
-    get_base = getattr(model, "get_base_model", None)  # a peft wrapper passes keywords on to its base
-    return "logits_to_keep" in inspect.signature((get_base() if callable(get_base) else model).forward).parameters
-
-
-def logits_kwargs(model) -> dict:
-    """Keywords that skip the vocabulary projection of every position but the last, where supported."""
-    return {"logits_to_keep": 1} if _accepts_logits_to_keep(model) else {}
-
-
 class TargetScorer:
     """Target scores of one group of targets over ``ids[:length]``; ``length`` covers the group's last target."""
 
@@ -93,7 +83,7 @@ class TargetScorer:
         contrast = targets.contrast_ids
         self.contrast_rows = torch.as_tensor(np.flatnonzero(contrast != NO_CONTRAST), device=device)
         self.contrast_ids = torch.as_tensor(contrast[contrast != NO_CONTRAST], device=device)
-        self._slice_logits = _accepts_logits_to_keep(model)
+        self._slice_logits = "logits_to_keep" in forward_keywords(model)
 
     @property
     def n_targets(self) -> int:

@@ -156,7 +156,7 @@ def test_bad_branches_are_refused(smollm, parent, moment, token, message):
 @pytest.mark.slow
 def test_a_trace_of_another_model_is_refused(smollm, parent):
     other = dataclasses.replace(parent, adapter="smollm2-135m-instruct+someone")
-    with pytest.raises(ValueError, match="made by smollm2-135m-instruct\\+someone"):
+    with pytest.raises(ValueError, match="made by 'smollm2-135m-instruct\\+someone'"):
         branch(smollm, other, 0, 5)
 
 

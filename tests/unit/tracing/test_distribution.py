@@ -1,4 +1,5 @@
-"""One moment's numbers from one position's logits: probability, rank, entropy, top-k, eligibility."""
+"""One moment's numbers from one position's logits: probability, rank, entropy, top-k, eligibility, for a
+token the decoder chose and for a forced one."""
 
 from __future__ import annotations
 
@@ -8,9 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from tracing.decode import step_statistics
-from tracing.sampling import make_generator
+from tracing.distribution import describe_step
+from tracing.sampling import choose, forced_choice, make_generator
 from tracing.trace import DecodingSettings
+
+
+def step_statistics(logits, settings, generator):
+    return describe_step(logits, settings, choose(logits, settings, generator))
 
 
 def test_greedy_statistics_match_a_direct_computation():
@@ -39,3 +44,21 @@ def test_masked_tokens_do_not_turn_the_entropy_into_nan():
     probs = torch.softmax(logits[[0, 1, 3]].double(), -1)
     assert stats.entropy == pytest.approx(float(-(probs * probs.log()).sum()), abs=1e-6)
     assert stats.top_probs[-1] == 0.0
+
+
+def test_a_forced_token_gets_its_real_rank_and_the_greedy_eligibility():
+    logits = torch.tensor([0.5, 3.0, 1.0, 2.0])
+    settings = dataclasses.replace(DecodingSettings(), record_top_k=3)
+    stats = describe_step(logits, settings, forced_choice(logits, settings, 2))
+    probs = torch.softmax(logits.double(), -1)
+    assert (stats.token_id, stats.rank, stats.eligible_count) == (2, 3, 1)
+    assert stats.prob == pytest.approx(float(probs[2]), abs=1e-7)
+    assert stats.eligible_mask.tolist() == [True, False, False]  # only the arg-max was eligible
+
+
+def test_a_forced_token_under_sampling_counts_what_the_filters_leave():
+    logits = torch.tensor([0.5, 3.0, 1.0, 2.0, -1.0])
+    settings = DecodingSettings(do_sample=True, top_k=3, seed=0, record_top_k=5)
+    stats = describe_step(logits, settings, forced_choice(logits, settings, 4))
+    assert (stats.rank, stats.eligible_count) == (5, 3)
+    assert stats.eligible_mask.tolist() == [True, True, True, False, False]
