@@ -70,6 +70,7 @@ def prefix_attention(loaded, trace: Trace, moment_index: int) -> np.ndarray:
     """
     if not 0 <= moment_index < len(trace.moments):
         raise IndexError(f"moment {moment_index} is not in this trace of {len(trace.moments)} moments.")
+    loaded.identity.check_made(trace.identity, "draw")
     ids = trace.all_ids[: trace.prompt_len + moment_index]
     inputs = torch.tensor([ids], dtype=torch.long, device=loaded.device)
     with torch.inference_mode(), loaded.lock:

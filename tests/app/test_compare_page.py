@@ -7,7 +7,7 @@ import pytest
 
 from tests.app.conftest import app_test
 from tests.conftest import OFFLINE_CHAT_MODEL
-from tests.unit.tracing.test_compare import TINY_ADAPTER, make_tiny_adapter, temp_home
+from tests.tiny_adapter import TINY_ADAPTER, make_tiny_adapter, temp_home
 
 pytestmark = pytest.mark.slow
 

@@ -96,9 +96,7 @@ def attribute_position(
 
 
 def _trace_ids(loaded, trace) -> list[int]:
-    model_id = getattr(trace, "model_id", None)
-    if model_id is not None and model_id != loaded.id:
-        raise ValueError(f"This trace was made by '{model_id}'; attribute it with that model, not '{loaded.id}'.")
+    loaded.identity.check_made(trace.identity, "attribute")
     return list(trace.prompt_ids) + [int(m.token_id) for m in trace.moments]
 
 

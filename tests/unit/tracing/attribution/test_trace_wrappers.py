@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
+import dataclasses
 
 import numpy as np
 import pytest
@@ -43,6 +43,6 @@ def test_contrast_comes_from_the_moments_top_k(smollm, greedy_trace):
 
 
 def test_a_trace_of_another_model_is_refused(smollm, greedy_trace):
-    other = SimpleNamespace(model_id="gpt2", prompt_ids=greedy_trace.prompt_ids, moments=greedy_trace.moments)
+    other = dataclasses.replace(greedy_trace, model_id="gpt2")
     with pytest.raises(ValueError, match="made by 'gpt2'"):
         attribute_moment(smollm, other, 0, method="saliency")
