@@ -36,7 +36,7 @@ TRACE_PANELS = PanelRegistry()
 def trace_model(current: CurrentTrace):
     """The model that made the trace (its adapter when it had one), loaded once per process; None if it
     cannot be loaded here (an error is shown)."""
-    return get_model(current.trace.adapter or current.trace.model_id)
+    return get_model(current.trace.identity.name)
 
 
 def special_positions(current: CurrentTrace, moment: int, loaded) -> set[int]:

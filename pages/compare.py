@@ -102,7 +102,7 @@ def run_comparison(a: str, b: str) -> None:
 def side_name(result: Comparison, side: str) -> str:
     trace = result.trace(side)
     role = "decodes" if side == result.lead else f"reads {result.lead}'s tokens"
-    return f"{side}: {trace.adapter or trace.model_id} ({role})"
+    return f"{side}: {trace.identity.name} ({role})"
 
 
 def token_strip(trace: Trace, side: str, moment: int, result: Comparison) -> None:

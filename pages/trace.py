@@ -164,7 +164,7 @@ def trace_files(current: CurrentTrace) -> None:
     trace = current.trace
     cols = st.columns([3, 1, 1.4])
     cols[0].caption(
-        f"`{trace.adapter or trace.model_id}` · {len(trace.moments)} tokens · stopped by {trace.stop_reason} · "
+        f"`{trace.identity.name}` · {len(trace.moments)} tokens · stopped by {trace.stop_reason} · "
         f"{trace.total_seconds:.1f} s · {current.name}"
     )
     cols[1].download_button(

@@ -65,8 +65,8 @@ def format_comparison(comparison) -> str:
     a, b = comparison.trace_a, comparison.trace_b
     lead = comparison.lead
     lines = [
-        f"a       {a.adapter or a.model_id}" + ("  (decodes)" if lead == "a" else "  (reads b's tokens)"),
-        f"b       {b.adapter or b.model_id}" + ("  (decodes)" if lead == "b" else "  (reads a's tokens)"),
+        f"a       {a.identity.name}" + ("  (decodes)" if lead == "a" else "  (reads b's tokens)"),
+        f"b       {b.identity.name}" + ("  (decodes)" if lead == "b" else "  (reads a's tokens)"),
         f"prompt  {a.prompt!r}",
         f"text    {comparison.trace(lead).text!r}",
         "",
@@ -158,7 +158,7 @@ def run_branch(args: argparse.Namespace) -> int:
     settings = trace.settings
     if args.max_new_tokens is not None:
         settings = replace(settings, max_new_tokens=args.max_new_tokens).validate()
-    loaded = cli.load_model(trace.adapter or trace.model_id, args.device)
+    loaded = cli.load_model(trace.identity.name, args.device)
     forced = [args.token_id] if args.token is None else token_ids_for(loaded.tokenizer, args.token)
     result = branch(loaded, trace, moment, forced, settings)
     path = result.save(args.out)

@@ -56,7 +56,7 @@ def page_data(trace: Trace) -> dict:
     all_tokens = [piece.label for piece in pieces]
     s = trace.settings
     return {
-        "model": trace.model_id + (f" + {trace.adapter}" if trace.adapter else ""),
+        "model": trace.identity.label,
         "prompt": trace.prompt,
         "decoding": (
             f"sampling: temperature {s.temperature}, top-k {s.top_k or 'off'}, top-p {s.top_p}, seed {s.seed}"
