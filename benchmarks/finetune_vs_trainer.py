@@ -35,6 +35,7 @@ from finetune.config import TrainConfig  # noqa: E402
 from finetune.encoding import encode_causal  # noqa: E402
 from finetune.evaluate import mean_loss  # noqa: E402
 from finetune.sample_data import addition_examples, write_jsonl  # noqa: E402
+from model_zoo.kinds import CAUSAL_LM  # noqa: E402
 
 
 def make_data(folder: Path, train_count: int, heldout_count: int) -> tuple[Path, list[dict]]:
@@ -205,7 +206,7 @@ def main() -> None:
             seconds = sum(r["seconds"] for r in side_runs)
             tokens = sum(r["tokens"] for r in side_runs)
             heldout_loss = mean_loss(
-                last["model"], last["tokenizer"], heldout, "causal-lm", max_length=config.max_length
+                last["model"], last["tokenizer"], heldout, CAUSAL_LM.finetune_task, max_length=config.max_length
             )
             summary[name] = {
                 "tokens_per_second": tokens / seconds,

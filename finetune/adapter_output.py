@@ -12,6 +12,7 @@ from pathlib import Path
 
 from finetune.config import TrainConfig
 from model_zoo.adapters import adapters_root, register_adapter
+from model_zoo.kinds import ENCODER, TASK_KINDS
 
 TRAINING_FILE = "training.json"
 
@@ -40,14 +41,14 @@ def save_adapter(
         tmp.rename(final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    kind = "encoder" if config.task == "classification" else "causal-lm"
-    what = "classifier" if config.task == "classification" else "LoRA"
+    kind = TASK_KINDS[config.task].name
+    what = "classifier" if config.task == ENCODER.finetune_task else "LoRA"
     register_adapter(
         final,
         adapter_id=adapter_id,
         base=config.model,
         kind=kind,
         description=f"{config.model} + {what} adapter '{name}' (fine-tuned on {Path(config.train_file).name})",
-        labels=labels if config.task == "classification" else None,
+        labels=labels if config.task == ENCODER.finetune_task else None,
     )
     return adapter_id, str(final)

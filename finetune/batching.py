@@ -14,6 +14,7 @@ import random
 import torch
 
 from finetune.encoding import IGNORE
+from model_zoo.kinds import CAUSAL_LM, ENCODER
 
 
 def length_grouped_batches(
@@ -111,5 +112,5 @@ def classification_loss(model, batch: dict) -> tuple[torch.Tensor, int]:
     return loss, len(batch["labels"])
 
 
-LOSSES = {"causal-lm": causal_loss, "classification": classification_loss}
-COLLATORS = {"causal-lm": collate_causal, "classification": collate_classification}
+LOSSES = {CAUSAL_LM.finetune_task: causal_loss, ENCODER.finetune_task: classification_loss}
+COLLATORS = {CAUSAL_LM.finetune_task: collate_causal, ENCODER.finetune_task: collate_classification}

@@ -14,6 +14,8 @@ import sys
 import time
 import traceback
 
+from model_zoo.kinds import TASK_KINDS
+
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 
@@ -138,7 +140,7 @@ def parser() -> argparse.ArgumentParser:
     sub = top.add_subparsers(dest="command", required=True)
     val = sub.add_parser("validate", help="check a data file; exit 0 if usable, 2 listing problems")
     val.add_argument("file")
-    val.add_argument("--task", choices=["causal-lm", "classification"])
+    val.add_argument("--task", choices=list(TASK_KINDS))
     val.add_argument("--model", default="", help="also check token lengths against this model's context")
     val.add_argument("--max-length", type=int, default=512)
     val.add_argument("--style", choices=["prompt-response", "messages", "text", "text-label"])

@@ -11,6 +11,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from model_zoo.kinds import CAUSAL_LM, ENCODER, TASK_KINDS
+
 ALL_LINEAR = "all-linear"
 # Measured on a 2-core laptop-class CPU, float32, SmolLM2-135M with LoRA (the quick preset on the addition
 # sample): trained tokens per second (forward + backward), forward-only speed relative to that, seconds per
@@ -31,7 +33,7 @@ class TrainConfig:
 
     train_file: str = ""
     model: str = "smollm2-135m-instruct"
-    task: str = "causal-lm"
+    task: str = CAUSAL_LM.finetune_task
     mapping: dict | None = None
     validation_file: str = ""
     test_file: str = ""
@@ -87,8 +89,8 @@ class TrainConfig:
         out = []
         if not self.train_file:
             out.append("no training file")
-        if self.task not in ("causal-lm", "classification"):
-            out.append(f"task {self.task!r} is neither 'causal-lm' nor 'classification'")
+        if self.task not in TASK_KINDS:
+            out.append(f"task {self.task!r} is not one of {', '.join(map(repr, TASK_KINDS))}")
         for name, low in (("lora_rank", 1), ("lora_alpha", 1), ("batch_size", 1), ("max_length", 8)):
             if getattr(self, name) < low:
                 out.append(f"{name} must be at least {low}")
@@ -199,7 +201,7 @@ def estimate(
     example_tokens = min(mean_tokens, config.max_length)
 
     def generation(count: int) -> float:  # greedy, in batches of GENERATION_BATCH, up to max_new_tokens each
-        if config.task == "classification" or count <= 0:
+        if config.task == ENCODER.finetune_task or count <= 0:
             return 0.0
         return math.ceil(count / GENERATION_BATCH) * config.max_new_tokens * CPU_GENERATION_STEP_SECONDS_135M / scale
 

@@ -15,6 +15,7 @@ import torch
 from finetune.batching import COLLATORS, LOSSES
 from finetune.config import GENERATION_BATCH
 from finetune.encoding import encode_causal, encode_classification, prompt_text
+from model_zoo.kinds import ENCODER
 
 ANSWER = re.compile(r"Answer:\s*(-?[\d,]+)")
 NUMBER = re.compile(r"-?\d[\d,]*")
@@ -45,7 +46,7 @@ def mean_loss(model, tokenizer, examples: list[dict], task: str, *, max_length: 
     model.eval()
     device = next(model.parameters()).device
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    if task == "classification":
+    if task == ENCODER.finetune_task:
         encoded = [encode_classification(e, tokenizer, max_length, labels) for e in examples]
     else:
         encoded = [encode_causal(e, tokenizer, max_length) for e in examples]
@@ -109,7 +110,7 @@ def evaluate_heldout(
     start = time.perf_counter()
     result = {"n": len(examples)}
     result["loss"] = mean_loss(model, tokenizer, examples, task, max_length=max_length, labels=labels)
-    if task == "classification":
+    if task == ENCODER.finetune_task:
         device = next(model.parameters()).device
         correct = 0
         for example in examples:

@@ -10,6 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from finetune.data import MIN_EXAMPLES, TEXT_COLUMN, LoadedData, Problem
+from model_zoo.kinds import CAUSAL_LM, ENCODER
 
 STYLES: dict[str, tuple[str, ...]] = {
     "prompt-response": ("prompt", "response"),
@@ -18,10 +19,10 @@ STYLES: dict[str, tuple[str, ...]] = {
     "text-label": ("text", "label"),
 }
 TASK_OF_STYLE = {
-    "prompt-response": "causal-lm",
-    "messages": "causal-lm",
-    "text": "causal-lm",
-    "text-label": "classification",
+    "prompt-response": CAUSAL_LM.finetune_task,
+    "messages": CAUSAL_LM.finetune_task,
+    "text": CAUSAL_LM.finetune_task,
+    "text-label": ENCODER.finetune_task,
 }
 # Column names each role answers to, most likely first.
 ROLE_NAMES = {
@@ -73,7 +74,7 @@ def guess_mapping(columns: list[str], task: str | None = None) -> ColumnMapping 
         candidates.append(ColumnMapping("text", {"text": text}))
     if len(columns) == 1:
         candidates.append(ColumnMapping("text", {"text": columns[0]}))
-    if len(columns) == 2 and task == "classification":
+    if len(columns) == 2 and task == ENCODER.finetune_task:
         candidates.append(ColumnMapping("text-label", {"text": columns[0], "label": columns[1]}))
     if len(columns) >= 2:
         candidates.append(ColumnMapping("prompt-response", {"prompt": columns[0], "response": columns[1]}))

@@ -29,6 +29,7 @@ from finetune.jobs import JobStore
 from finetune.mapping import ColumnMapping, label_names
 from finetune.packed_attention import use_packed_attention
 from finetune.validation import check_data, split_examples
+from model_zoo.kinds import CAUSAL_LM, ENCODER
 
 log = logging.getLogger("finetune")
 
@@ -82,7 +83,7 @@ def prepare_data(config: TrainConfig, tokenizer, max_context: int | None) -> Pre
         test = _read(config.test_file, mapping, config.task, tokenizer, max_context, config.max_length).examples
     else:
         test, source = validation, "validation"
-    labels = label_names(train + validation + test) if config.task == "classification" else []
+    labels = label_names(train + validation + test) if config.task == ENCODER.finetune_task else []
     return PreparedData(train, validation, test[: config.test_limit], labels, source)
 
 
@@ -92,7 +93,7 @@ def lora_model(model, config: TrainConfig):
     targets = config.target_modules
     if isinstance(targets, str) and targets != ALL_LINEAR:
         targets = [t.strip() for t in targets.split(",") if t.strip()]
-    task_type = TaskType.SEQ_CLS if config.task == "classification" else TaskType.CAUSAL_LM
+    task_type = TaskType.SEQ_CLS if config.task == ENCODER.finetune_task else TaskType.CAUSAL_LM
     lora = LoraConfig(
         r=config.lora_rank,
         lora_alpha=config.lora_alpha,
@@ -104,7 +105,7 @@ def lora_model(model, config: TrainConfig):
 
 
 def _encode(examples, tokenizer, config: TrainConfig, labels):
-    if config.task == "classification":
+    if config.task == ENCODER.finetune_task:
         return [encode_classification(e, tokenizer, config.max_length, labels) for e in examples]
     return [encode_causal(e, tokenizer, config.max_length) for e in examples]
 
@@ -141,14 +142,14 @@ def train(
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     data = prepare_data(config, tokenizer, probe.max_context)
-    if config.task == "classification":
+    if config.task == ENCODER.finetune_task:
         del probe
         loaded = load_model(config.model, device=str(accelerator.device), num_labels=len(data.labels))
         name_labels(loaded.model, data.labels)
     else:
         loaded = probe
     base = loaded.model
-    packed = config.task == "causal-lm"
+    packed = config.task == CAUSAL_LM.finetune_task
     if not (packed and use_packed_attention(base)) and hasattr(base, "set_attn_implementation"):
         base.set_attn_implementation("sdpa")
     set_seed(config.seed)  # the LoRA init depends on the seed alone, not on what loading drew
@@ -289,7 +290,7 @@ def _evaluate_during_training(model, tokenizer, data: PreparedData, config: Trai
     val_loss = mean_loss(model, tokenizer, validation, config.task, max_length=config.max_length, labels=data.labels)
     report("add_metrics", step, {"val_loss": val_loss})
     log.info("step %d validation loss %.4f", step, val_loss)
-    if config.task != "causal-lm" or not config.sample_count:
+    if config.task != CAUSAL_LM.finetune_task or not config.sample_count:
         return
     shown = [e for e in data.validation if "prompt" in e or "messages" in e][: config.sample_count]
     if shown:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from model_zoo.kinds import CAUSAL_LM
 from model_zoo.paths import data_dir
 
 REGISTRATION_FILE = "momentscope.json"
@@ -55,7 +56,7 @@ def registered_adapters():
         entries.append(
             ModelEntry(
                 id=meta["id"],
-                kind=meta.get("kind", "causal-lm"),
+                kind=meta.get("kind", CAUSAL_LM.name),
                 source="adapter",
                 base=meta["base"],
                 path=str(meta_file.parent),

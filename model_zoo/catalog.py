@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from model_zoo.errors import ModelLoadError
+from model_zoo.kinds import CAUSAL_LM, KINDS
 
 CATALOG_FILE = Path(__file__).with_name("catalog.toml")
-KINDS = ("causal-lm", "encoder")
 SOURCES = ("wheel-gguf", "wheel-hf", "hub", "local", "adapter")
 
 
@@ -46,7 +46,7 @@ def _entry_from_dict(raw: dict) -> ModelEntry:
     if missing:
         raise ValueError(f"catalog entry {raw!r} lacks {', '.join(missing)}")
     if raw["kind"] not in KINDS:
-        raise ValueError(f"catalog entry {raw['id']!r}: kind {raw['kind']!r} is not one of {KINDS}")
+        raise ValueError(f"catalog entry {raw['id']!r}: kind {raw['kind']!r} is not one of {tuple(KINDS)}")
     if raw["source"] not in SOURCES:
         raise ValueError(f"catalog entry {raw['id']!r}: source {raw['source']!r} is not one of {SOURCES}")
     return ModelEntry(
@@ -93,7 +93,7 @@ def resolve(model_id: str, entries: list[ModelEntry] | None = None) -> ModelEntr
                 f"'{model_id}' is a local path but not a model folder (a folder with config.json, "
                 "as written by save_pretrained)."
             )
-        return ModelEntry(id=str(path), kind="causal-lm", source="local", path=str(path), description="local folder")
+        return ModelEntry(id=str(path), kind=CAUSAL_LM.name, source="local", path=str(path), description="local folder")
     if model_id.startswith(("/", "./", "~")) or model_id.count("/") > 1:
         raise ModelLoadError(f"'{model_id}' is neither a model in the catalog, an existing folder, nor a hub id.")
-    return ModelEntry(id=model_id, kind="causal-lm", source="hub", repo=model_id, description="hub model")
+    return ModelEntry(id=model_id, kind=CAUSAL_LM.name, source="hub", repo=model_id, description="hub model")

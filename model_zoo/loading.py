@@ -24,6 +24,7 @@ from model_zoo.device import pick_device, pick_dtype
 from model_zoo.errors import ModelLoadError
 from model_zoo.gguf_cache import conversion_target, converted_folder
 from model_zoo.identity import ModelIdentity
+from model_zoo.kinds import get_kind
 from model_zoo.seam import base_module, forward_keywords
 
 Progress = Callable[[float, str], None]
@@ -103,11 +104,9 @@ def _model_kwargs(dtype: torch.dtype) -> dict:
 def _auto_class(kind: str, num_labels: int | None):
     import transformers
 
-    if kind == "causal-lm":
-        return transformers.AutoModelForCausalLM
-    if num_labels:
-        return transformers.AutoModelForSequenceClassification
-    return transformers.AutoModel
+    described = get_kind(kind)
+    with_head = described.classifier_auto_class if num_labels else None
+    return getattr(transformers, with_head or described.auto_class)
 
 
 GENERATIVE_HEADS = ("CausalLM", "LMHeadModel", "ForConditionalGeneration")
@@ -130,7 +129,7 @@ def _check_is_causal_lm(folder: str | Path, entry: ModelEntry, hub_kwargs: dict)
 def _from_folder(folder: str | Path, entry: ModelEntry, dtype: torch.dtype, num_labels: int | None, **hub_kwargs):
     from transformers import AutoTokenizer
 
-    if entry.kind == "causal-lm":
+    if get_kind(entry.kind).generates:
         _check_is_causal_lm(folder, entry, hub_kwargs)
 
     kwargs = _model_kwargs(dtype) | hub_kwargs
@@ -230,8 +229,7 @@ def _explain(exc: BaseException, entry: ModelEntry) -> ModelLoadError:
     text = str(exc)
     if "Unrecognized configuration class" in text or "Unrecognized model" in text:
         return ModelLoadError(
-            f"'{name}' is not a {'causal language model' if entry.kind == 'causal-lm' else 'model of this kind'} "
-            f"that transformers can load here: {text.splitlines()[0]}"
+            f"'{name}' is not a {get_kind(entry.kind).label} that transformers can load here: {text.splitlines()[0]}"
         )
     if "safetensors" in text and ("not found" in text.lower() or "does not appear" in text):
         return ModelLoadError(f"'{name}' has no safetensors weights; Momentscope loads only safetensors files.")

@@ -12,6 +12,7 @@ import streamlit as st
 
 from model_zoo import LoadedModel, ModelEntry, ModelLoadError, default_entry, load_catalog, load_model, resolve
 from model_zoo.gguf_cache import needs_conversion
+from model_zoo.kinds import CAUSAL_LM
 
 MODEL_KEY = "model_id"
 OTHER = "Other: a hub id or a local folder…"
@@ -71,7 +72,7 @@ def _entry_options() -> list[ModelEntry]:
         return []
 
 
-def model_picker(kind: str | None = "causal-lm") -> str | None:
+def model_picker(kind: str | None = CAUSAL_LM.name) -> str | None:
     """Sidebar picker over the zoo (filtered by kind) plus a free-text hub id or folder. Returns the chosen id."""
     entries = [e for e in _entry_options() if kind is None or e.kind == kind]
     if not entries:

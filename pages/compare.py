@@ -15,6 +15,7 @@ from components.compare_sides import head_picker, token_list, top_k_texts
 from components.plot_config import PLOT_CONFIG
 from components.token_strip import StripToken, clickable_strip, unsure_colour
 from model_zoo import ModelEntry, default_entry, load_catalog
+from model_zoo.kinds import get_kind
 from page_glue.models import get_model
 from page_glue.navigator import MomentNavigator
 from page_glue.side_panels import moment_side
@@ -30,7 +31,7 @@ DEFAULT_PROMPT = "What is 47 + 38? Think step by step, then end with 'Answer: N'
 
 def model_entries() -> list[ModelEntry]:
     try:
-        return [e for e in load_catalog() if e.kind == "causal-lm"]
+        return [e for e in load_catalog() if get_kind(e.kind).generates]
     except (OSError, ValueError) as exc:
         st.error(f"The model catalog could not be read: {exc}")
         return []

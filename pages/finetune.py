@@ -20,12 +20,13 @@ from finetune.launcher import enforce_stops, launch, stop
 from finetune.mapping import STYLES, ColumnMapping, guess_mapping
 from finetune.sample_data import sample_path
 from finetune.validation import check_data
+from model_zoo.kinds import CAUSAL_LM, ENCODER, TASK_KINDS
 from model_zoo.paths import data_dir
 from page_glue.models import get_model, model_picker
 
 POLL_SECONDS = 2.0  # while a job is queued, running or stopping
 IDLE_POLL_SECONDS = 15.0  # otherwise: only to notice a job launched elsewhere (the CLI, another tab)
-TASKS = {"Instruction tuning (chat model)": "causal-lm", "Classification (encoder)": "classification"}
+TASKS = {"Instruction tuning (chat model)": CAUSAL_LM.finetune_task, "Classification (encoder)": ENCODER.finetune_task}
 SAMPLE = "Bundled sample: step-by-step addition"
 UPLOAD = "Upload a file"
 TARGETS = [
@@ -65,7 +66,7 @@ def saved_upload(raw: bytes, name: str) -> Path:
 
 def choose_data(task: str):
     """(raw bytes, file name, path on disk, held-out test path) for the chosen source, or None."""
-    sources = [UPLOAD, SAMPLE] if task == "causal-lm" else [UPLOAD]
+    sources = [UPLOAD, SAMPLE] if task == CAUSAL_LM.finetune_task else [UPLOAD]
     source = st.radio("Data", sources, horizontal=True, key="ft_source")
     if source == SAMPLE:
         path = sample_path("train")
@@ -82,7 +83,7 @@ def choose_data(task: str):
 
 def choose_mapping(columns: list[str], task: str) -> ColumnMapping | None:
     guess = guess_mapping(columns, task)
-    styles = [s for s in STYLES if (s == "text-label") == (task == "classification")]
+    styles = [s for s in STYLES if (s == "text-label") == (task == ENCODER.finetune_task)]
     cols = st.columns(3)
     style = cols[0].selectbox("Style", styles, index=styles.index(guess.style) if guess else 0, key="ft_style")
     chosen = {}
@@ -96,7 +97,7 @@ def choose_mapping(columns: list[str], task: str) -> ColumnMapping | None:
 def settings_form(task: str, model_id: str):
     name = st.selectbox("Preset", list(PRESETS), format_func=lambda n: PRESETS[n]["description"], key="ft_preset")
     base = preset(name, model=model_id, task=task)
-    if task == "classification":
+    if task == ENCODER.finetune_task:
         base.target_modules = ["query", "value"]
     with st.expander("LoRA and training settings", expanded=False):
         c = st.columns(4)
@@ -128,7 +129,7 @@ def settings_form(task: str, model_id: str):
 
 def data_and_launch() -> None:
     task = TASKS[st.radio("Task", list(TASKS), horizontal=True, key="ft_task")]
-    model_id = model_picker(kind="causal-lm" if task == "causal-lm" else "encoder")
+    model_id = model_picker(kind=TASK_KINDS[task].name)
     if not model_id:
         st.warning("No model of this kind in the catalog.")
         return

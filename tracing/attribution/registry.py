@@ -12,6 +12,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from model_zoo.kinds import get_kind
 from tracing.attribution.targets import Targets
 
 
@@ -36,10 +37,10 @@ class AttributionMethod(ABC):
 
     def check(self, loaded) -> None:
         """Raises ValueError, in words for the user, when this method cannot run on ``loaded``'s model."""
-        kind = getattr(getattr(loaded, "entry", None), "kind", "causal-lm")
-        if kind != "causal-lm":
+        kind = get_kind(loaded.entry.kind)
+        if not kind.generates:
             raise ValueError(
-                f"{self.label} explains a causal language model's next-token choice; '{loaded.id}' is a {kind}."
+                f"{self.label} explains a causal language model's next-token choice; '{loaded.id}' is of kind {kind.label}."
             )
         if self.needs_gradients and loaded.model.get_input_embeddings() is None:
             raise ValueError(f"{self.label} needs the model's input embedding layer, which this model does not expose.")

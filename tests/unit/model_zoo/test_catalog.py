@@ -43,3 +43,12 @@ def test_bad_catalog_entries_are_named():
         _entry_from_dict({"id": "x", "kind": "decoder", "source": "hub"})
     with pytest.raises(ValueError, match="lacks source"):
         _entry_from_dict({"id": "x", "kind": "encoder"})
+
+
+def test_every_kind_is_described_once_and_every_entry_names_one():
+    from model_zoo.kinds import KINDS, TASK_KINDS, get_kind
+
+    assert {e.kind for e in load_catalog()} <= set(KINDS)
+    assert len(TASK_KINDS) == len(KINDS)  # each kind learns its own fine-tune task
+    with pytest.raises(ValueError, match="not one of"):
+        get_kind("decoder-only")
