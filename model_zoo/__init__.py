@@ -4,7 +4,8 @@ The catalog and `ModelIdentity` load without torch; the loader (`load_model`, `L
 first use, so result types that name a model stay importable where torch is not.
 """
 
-from model_zoo.catalog import ModelEntry, default_entry, load_catalog, resolve
+from model_zoo.catalog import default_entry, load_catalog, resolve
+from model_zoo.entry import ModelEntry
 from model_zoo.errors import ModelLoadError
 from model_zoo.identity import ModelIdentity
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from model_zoo.entry import ModelEntry
 from model_zoo.kinds import CAUSAL_LM
 from model_zoo.paths import data_dir
 
@@ -44,8 +45,6 @@ def adapter_labels(folder: str | Path) -> list[str]:
 
 def registered_adapters():
     """Catalog entries for every registered adapter, newest first."""
-    from model_zoo.catalog import ModelEntry
-
     entries = []
     folders = sorted(adapters_root().glob(f"*/{REGISTRATION_FILE}"), key=lambda p: p.stat().st_mtime, reverse=True)
     for meta_file in folders:

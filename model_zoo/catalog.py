@@ -3,41 +3,14 @@
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from model_zoo.adapters import registered_adapters
+from model_zoo.entry import SOURCES, ModelEntry
 from model_zoo.errors import ModelLoadError
 from model_zoo.kinds import CAUSAL_LM, KINDS
 
 CATALOG_FILE = Path(__file__).with_name("catalog.toml")
-SOURCES = ("wheel-gguf", "wheel-hf", "hub", "local", "adapter")
-
-
-@dataclass(frozen=True)
-class ModelEntry:
-    """One loadable model. ``source`` picks the loader; the other fields are that loader's arguments."""
-
-    id: str
-    kind: str
-    source: str
-    description: str = ""
-    repo: str = ""
-    package: str = ""
-    file: str = ""
-    subfolder: str = ""
-    path: str = ""
-    base: str = ""
-    default: bool = False
-    extra: dict = field(default_factory=dict, compare=False, hash=False)
-
-    @property
-    def needs_download(self) -> bool:
-        return self.source == "hub"
-
-    @property
-    def label(self) -> str:
-        """A short line for pickers: id plus a marker for models that need the network."""
-        return f"{self.id}  (download)" if self.needs_download else self.id
 
 
 def _entry_from_dict(raw: dict) -> ModelEntry:
@@ -63,8 +36,6 @@ def load_catalog(path: Path = CATALOG_FILE) -> list[ModelEntry]:
     dupes = sorted({i for i in ids if ids.count(i) > 1})
     if dupes:
         raise ValueError(f"{path}: model ids listed twice: {', '.join(dupes)}")
-    from model_zoo.adapters import registered_adapters
-
     return entries + [a for a in registered_adapters() if a.id not in ids]
 
 

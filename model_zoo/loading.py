@@ -19,8 +19,9 @@ from urllib.parse import urlparse
 import torch
 
 from model_zoo.adapters import adapter_labels
-from model_zoo.catalog import ModelEntry, resolve
+from model_zoo.catalog import resolve
 from model_zoo.device import pick_device, pick_dtype
+from model_zoo.entry import ModelEntry
 from model_zoo.errors import ModelLoadError
 from model_zoo.gguf_cache import conversion_target, converted_folder
 from model_zoo.identity import ModelIdentity
