@@ -62,7 +62,7 @@ def engine_timings(tokens: int, moment: int, repeats: int) -> dict:
     """Runs in its own process: warm model, then the trace and the attribution the browser will ask for."""
     from model_zoo import load_model
     from tracing import DecodingSettings, trace_generation
-    from tracing.attribution import attribute_moment
+    from tracing.inspection.attribution import attribute_moment
 
     loaded = load_model(MODEL)
     trace_generation(loaded, PROMPT, DecodingSettings(max_new_tokens=4))  # warm-up, as the browser's first run

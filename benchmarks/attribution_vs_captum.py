@@ -78,8 +78,8 @@ class Clock:
 
 def run(args) -> dict:
     from model_zoo import load_model
-    from tracing.attribution import AttributionSettings, attribute_position, attribute_positions
-    from tracing.attribution.captum_reference import captum_feature_ablation, captum_integrated_gradients
+    from tracing.inspection.attribution import AttributionSettings, attribute_position, attribute_positions
+    from tracing.inspection.attribution.captum_reference import captum_feature_ablation, captum_integrated_gradients
 
     torch.set_num_threads(args.threads)
     loaded = load_model("smollm2-135m-instruct", device="cpu")

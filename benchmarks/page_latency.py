@@ -29,7 +29,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from page_glue.trace_cache import CurrentTrace  # noqa: E402
-from tracing.trace import DecodingSettings, Trace, load_trace  # noqa: E402
+from tracing.core.trace import DecodingSettings, Trace, load_trace  # noqa: E402
 
 PROMPT = "What is 47 + 38? Think step by step."
 TOKENS = 128
@@ -37,7 +37,7 @@ TOKENS = 128
 
 def make_trace(tokens: int) -> Trace:
     from model_zoo import default_entry, load_catalog, load_model
-    from tracing.decode import trace_generation
+    from tracing.core.decode import trace_generation
 
     loaded = load_model(default_entry(load_catalog()).id)
     return trace_generation(loaded, PROMPT, DecodingSettings(max_new_tokens=tokens, stop_at_eos=False))

@@ -1,6 +1,6 @@
 """What tracing costs over plain generation.
 
-Times ``model.generate`` (KV cache, no attentions, greedy) against `tracing.decode.trace_generation`
+Times ``model.generate`` (KV cache, no attentions, greedy) against `tracing.core.decode.trace_generation`
 (every layer's attention row, top-k, entropy) on the same prompt, exactly ``--tokens`` new tokens each,
 interleaved (the order alternates every repeat) in one process with the same thread count, so background
 load hits both alike. Then both run a few steps after prompts of several lengths, for the per-token step
@@ -28,8 +28,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch  # noqa: E402
 
 from model_zoo import default_entry, load_model  # noqa: E402
-from tracing.decode import render_prompt, trace_generation  # noqa: E402
-from tracing.trace import DecodingSettings  # noqa: E402
+from tracing.core.decode import render_prompt, trace_generation  # noqa: E402
+from tracing.core.trace import DecodingSettings  # noqa: E402
 
 PROMPT = "Write a short story about a lighthouse keeper who finds a message in a bottle."
 CONTEXTS = (64, 256, 1024)

@@ -6,8 +6,8 @@ import numpy as np
 import plotly.graph_objects as go
 
 from components.token_strip import StripToken, heat_colour, static_strip
-from tracing.token_text import token_labels
-from tracing.views import HeadSummary
+from tracing.core.token_text import token_labels
+from tracing.inspection.attention import HeadSummary
 
 GRID_SCALE = "Purples"
 

@@ -10,7 +10,7 @@ import numpy as np
 import streamlit as st
 
 from components.token_strip import StripToken, diverging_colour, static_strip
-from tracing.token_text import token_labels
+from tracing.core.token_text import token_labels
 
 
 def strongest(tokens: list[str], scores: np.ndarray, count: int = 3) -> tuple[list[tuple[str, float]], ...]:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tracing.token_text import TEXT_FONT_STACK, token_labels
+from tracing.core.token_text import TEXT_FONT_STACK, token_labels
 
 VENDOR = Path(__file__).parent / "static" / "vendor"
 CDN_SCRIPT = re.compile(r"<script src=\"https://[^\"]*require[^\"]*\"></script>")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from components.token_strip import CSS, StripToken, strip_html, unsure_colour
-from tracing.branch import BranchNode, forced_moments
-from tracing.trace import Trace
+from tracing.core.trace import Trace
+from tracing.experiments.branch_tree import BranchNode, forced_moments
 
 FORCED_COLOUR = "#ffd54f"
 SNIPPET_CHARS = 48

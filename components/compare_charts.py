@@ -10,9 +10,9 @@ import plotly.graph_objects as go
 
 from components.probabilities import probability_bars
 from components.timeline import pickable_chart
-from tracing.compare import Comparison
-from tracing.consistency import Divergence
-from tracing.trace import Trace
+from tracing.core.trace import Trace
+from tracing.experiments.comparison import Comparison
+from tracing.experiments.consistency import Divergence
 
 A_COLOUR = "#1f77b4"
 B_COLOUR = "#ff7f0e"

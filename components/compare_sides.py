@@ -9,9 +9,9 @@ import streamlit as st
 from components.attention import head_grid_figure, head_strip, top_attended
 from components.plot_config import PLOT_CONFIG
 from components.probabilities import top_k_figure
-from tracing.token_text import token_label
-from tracing.trace import Trace
-from tracing.views import head_summary, prefix_tokens
+from tracing.core.token_text import token_label
+from tracing.core.trace import Trace
+from tracing.inspection.attention import head_summary, prefix_tokens
 
 
 def head_picker(trace: Trace, key: str) -> tuple[int, int] | None:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pandas as pd
 import streamlit as st
 
-from model_zoo import LoadedModel, ModelEntry
+from model_zoo import ModelEntry
+
+if TYPE_CHECKING:
+    from model_zoo import LoadedModel
 
 
 def catalog_table(entries: list[ModelEntry]) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from tracing.logit_lens import LogitLens
-from tracing.token_text import MONO_FONT_STACK
-from tracing.trace import DecodingSettings, Moment, Trace
+from tracing.core.token_text import MONO_FONT_STACK
+from tracing.core.trace import DecodingSettings, Moment, Trace
+from tracing.inspection.logit_lens import LogitLens
 
 CHOSEN_COLOUR = "#ff4b4b"
 ELIGIBLE_COLOUR = "#4c78a8"

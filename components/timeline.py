@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from components.plot_config import PLOT_CONFIG
-from tracing.trace import Trace
+from tracing.core.trace import Trace
 
 PROB_COLOUR = "#1f77b4"
 ENTROPY_COLOUR = "#ff7f0e"

@@ -2,7 +2,7 @@
 
 `strip_html` builds the HTML (used as is for static strips with `st.html`); `clickable_strip` mounts it in
 a small bidirectional component whose click on a token reports that token's index back to Python.
-Token texts follow tracing/token_text.py (a newline is ``↵``, a special token ``⟨…⟩``) and a strip reads
+Token texts follow tracing/core/token_text.py (a newline is ``↵``, a special token ``⟨…⟩``) and a strip reads
 its tokens in context: a character split over several tokens shows on each of them, underlined as a part
 (the parts after the first faded) with its bytes in the hover. A space is drawn as a faint ``·``, an empty
 token as ``∅``, and a line break follows every ``↵``, so the strip reads like the text it came from.
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from tracing.token_text import EMPTY_TOKEN, MONO_FONT_STACK, VISIBLE_SPACE, TokenPiece, readable_pieces
+from tracing.core.token_text import EMPTY_TOKEN, MONO_FONT_STACK, VISIBLE_SPACE, TokenPiece, readable_pieces
 
 # Low probability stands out: a confident token stays nearly white, a doubtful one turns red.
 UNSURE_RGB = (229, 57, 53)

@@ -14,8 +14,9 @@ import streamlit as st
 from components.branch_view import branch_strip, node_label
 from components.compare_sides import head_picker
 from page_glue.side_panels import moment_side
-from tracing.branch import BranchTree, forced_moments, token_ids_for
-from tracing.trace import Trace
+from tracing.core.trace import Trace
+from tracing.experiments.branch import grow_branch, token_ids_for
+from tracing.experiments.branch_tree import BranchTree, forced_moments
 
 TREES = "branch_trees"  # list[BranchTree], newest last
 PENDING = "branch_pending"  # node id to select on the next run (a new branch)
@@ -48,7 +49,7 @@ def grow(tree: BranchTree, loaded, node_id: str, moment: int, key: str, picker_k
     try:
         ids = token_ids_for(model.tokenizer, typed) if choice == TYPED else [choice]
         settings = replace(source.settings, max_new_tokens=moment + len(ids) + after)
-        node = tree.grow(model, node_id, moment, ids, settings)
+        node = grow_branch(tree, model, node_id, moment, ids, settings)
     except ValueError as exc:
         st.session_state[ERROR] = str(exc)
         return

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import streamlit as st
 
-from tracing.trace import Trace
+from tracing.core.trace import Trace
 
 Rule = Callable[[Trace, int], bool]  # (trace, moment index) -> whether the panel has data to show
 Draw = TypeVar("Draw", bound=Callable[..., None])

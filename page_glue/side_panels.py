@@ -10,7 +10,7 @@ import streamlit as st
 
 from components.compare_sides import moment_attention, moment_choice
 from page_glue.panels import PanelRegistry, has_attention
-from tracing.trace import Trace
+from tracing.core.trace import Trace
 
 SIDE_PANELS = PanelRegistry()
 Head = tuple[int, int] | None  # (layer, head) picked for both sides; None when the traces kept no attention

@@ -15,11 +15,11 @@ import numpy as np
 import streamlit as st
 
 from components.bertviz_view import BertvizPage, bertviz_page
-from tracing.attribution import Attribution, AttributionSettings, attribute_moment
-from tracing.export_html import render_html
-from tracing.logit_lens import LogitLens, logit_lens
-from tracing.trace import Trace, load_trace
-from tracing.views import prefix_attention, prefix_tokens
+from tracing.core.trace import Trace, load_trace
+from tracing.export.html import render_html
+from tracing.inspection.attention import prefix_attention, prefix_tokens
+from tracing.inspection.attribution import Attribution, AttributionSettings, attribute_moment
+from tracing.inspection.logit_lens import LogitLens, logit_lens
 
 
 @dataclass(eq=False)

@@ -19,10 +19,10 @@ from components.probabilities import cut_off_note, logit_lens_figure, top_k_figu
 from page_glue.models import get_model
 from page_glue.panels import PanelRegistry, has_attention
 from page_glue.trace_cache import CurrentTrace, attribution_for, bertviz_for, lens_for
-from tracing.attribution import AttributionSettings, get_method, method_names
-from tracing.token_text import is_special_text
-from tracing.tokens import is_special
-from tracing.views import SUMMARIES, head_summary, prefix_tokens
+from tracing.core.token_text import is_special_text
+from tracing.core.tokens import is_special
+from tracing.inspection.attention import SUMMARIES, head_summary, prefix_tokens
+from tracing.inspection.attribution import AttributionSettings, get_method, method_names
 
 LENS_TOP_K = 4
 # One backward pass and signed scores: quick enough to try on the CPU, and it shows both directions.

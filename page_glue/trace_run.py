@@ -13,8 +13,8 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-from tracing.decode import trace_generation
-from tracing.trace import DecodingSettings, Moment, Trace
+from tracing.core.decode import trace_generation
+from tracing.core.trace import DecodingSettings, Moment, Trace
 
 
 @dataclass(eq=False)

@@ -19,9 +19,10 @@ from model_zoo.kinds import get_kind
 from page_glue.models import get_model
 from page_glue.navigator import MomentNavigator
 from page_glue.side_panels import moment_side
-from tracing.compare import Comparison, compare_traces
-from tracing.consistency import DEFAULT_ANSWER_PATTERN, Consistency, consistency
-from tracing.trace import DecodingSettings, Trace
+from tracing.core.trace import DecodingSettings, Trace
+from tracing.experiments.compare import compare_traces
+from tracing.experiments.comparison import Comparison
+from tracing.experiments.consistency import DEFAULT_ANSWER_PATTERN, Consistency, consistency
 
 RESULT = "compare_result"  # Comparison
 CONSISTENCY = "compare_consistency"  # Consistency

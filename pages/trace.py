@@ -18,7 +18,7 @@ from page_glue.panels import draw_in_columns
 from page_glue.trace_cache import CurrentTrace, trace_file_bytes, trace_from_bytes, trace_html
 from page_glue.trace_panels import TRACE_PANELS, trace_model
 from page_glue.trace_run import TraceRun, start_run
-from tracing.trace import DecodingSettings, Moment
+from tracing.core.trace import DecodingSettings, Moment
 
 CURRENT = "trace_current"  # CurrentTrace
 RUN = "trace_run"  # TraceRun in progress

@@ -39,9 +39,9 @@ def minilm():
 def cjk_trace(smollm):
     """A trace of a Chinese prompt whose answer is forced to CJK_ANSWER (Chinese, Japanese and emoji, a branch at
     moment 0), so its generated tokens split characters over several tokens as byte-level BPE does."""
-    from tracing.branch import branch, token_ids_for
-    from tracing.decode import trace_generation
-    from tracing.trace import DecodingSettings
+    from tracing.core.decode import trace_generation
+    from tracing.core.trace import DecodingSettings
+    from tracing.experiments.branch import branch, token_ids_for
 
     start = trace_generation(smollm, CJK_PROMPT, DecodingSettings(max_new_tokens=1))
     ids = token_ids_for(smollm.tokenizer, CJK_ANSWER)

@@ -1,13 +1,16 @@
 """The trace engine: decode a prompt moment by moment into a Trace; save, load and export traces.
 
-Never imports streamlit: the app, the CLI (``python -m tracing``), notebooks and tests share this API.
-The types load without torch; ``trace_generation`` and ``logit_lens`` import it on first use.
+Rooms: ``core`` (the trace and how it is made), ``inspection`` (attention views, logit lens, attributions),
+``experiments`` (compare, branch, consistency), ``export`` (HTML), ``cli`` (``python -m tracing``).
+Never imports streamlit: the app, the CLI, notebooks and tests share this API. The types load without
+torch; ``trace_generation`` imports it on first use.
 """
 
-from tracing.tokens import is_special, readable_token
-from tracing.trace import DecodingSettings, Moment, Trace, load_trace, trace_differences, traces_equal
+from tracing.core.tokens import is_special, readable_token
+from tracing.core.trace import DecodingSettings, Moment, Trace, load_trace, trace_differences, traces_equal
+from tracing.inspection.logit_lens import LogitLens, logit_lens
 
-_LAZY = {"trace_generation": "tracing.decode", "logit_lens": "tracing.logit_lens", "LogitLens": "tracing.logit_lens"}
+_LAZY = {"trace_generation": "tracing.core.decode"}
 
 __all__ = [
     "DecodingSettings",

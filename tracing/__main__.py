@@ -1,4 +1,4 @@
-"""``python -m tracing``: see tracing/cli.py."""
+"""``python -m tracing``: see tracing/cli/."""
 
 from tracing.cli import main
 

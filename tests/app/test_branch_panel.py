@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tracing.decode import trace_generation
-from tracing.trace import DecodingSettings
+from tracing.core.decode import trace_generation
+from tracing.core.trace import DecodingSettings
 
 pytestmark = pytest.mark.slow
 

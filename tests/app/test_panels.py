@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 from page_glue.panels import PanelRegistry, has_attention
 from page_glue.side_panels import SIDE_PANELS
 from page_glue.trace_panels import TRACE_PANELS
-from tests.unit.tracing.test_trace import make_trace
+from tests.unit.tracing.core.test_trace import make_trace
 
 
 def names(panels) -> list[str]:
@@ -44,7 +44,7 @@ def script():
     import streamlit as st
 
     from page_glue.panels import PanelRegistry, draw_in_columns
-    from tests.unit.tracing.test_trace import make_trace
+    from tests.unit.tracing.core.test_trace import make_trace
 
     registry = PanelRegistry()
 
@@ -88,7 +88,7 @@ def side_script():
     import streamlit as st
 
     from page_glue.side_panels import moment_side
-    from tests.unit.tracing.test_trace import make_trace
+    from tests.unit.tracing.core.test_trace import make_trace
 
     moment_side(make_trace(), st.session_state["moment"], "a: the test trace", (1, 0), key="side")
 

@@ -17,8 +17,8 @@ from streamlit.runtime.media_file_manager import MediaFileManager
 
 from page_glue.trace_cache import CurrentTrace, trace_from_bytes, trace_to_bytes
 from tests.app.conftest import app_test
-from tracing.decode import trace_generation
-from tracing.trace import DecodingSettings
+from tracing.core.decode import trace_generation
+from tracing.core.trace import DecodingSettings
 
 pytestmark = pytest.mark.slow
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from components.probabilities import logit_lens_figure, top_k_figure
-from tests.unit.tracing.test_token_text import xiaoming_trace
-from tracing.logit_lens import LogitLens
+from tests.unit.tracing.core.test_token_text import xiaoming_trace
+from tracing.inspection.logit_lens import LogitLens
 
 
 def test_top_k_labels_read_in_context():

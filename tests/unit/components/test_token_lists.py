@@ -12,8 +12,8 @@ from components.compare_charts import divergence_figure
 from components.compare_sides import token_list, top_k_texts
 from components.timeline import timeline_figure
 from tests.unit.components.test_bertviz_view import squares
-from tests.unit.tracing.test_token_text import XIAOMING, xiaoming_trace
-from tracing.consistency import Divergence, PathChoice
+from tests.unit.tracing.core.test_token_text import XIAOMING, xiaoming_trace
+from tracing.experiments.consistency import Divergence, PathChoice
 
 
 def test_timeline_hover_reads_moments_in_context():

@@ -1,12 +1,12 @@
 """Token strips read their tokens in context: a split character shows on each token it spans, as a part,
-with its bytes in the hover; specials, spaces and empty tokens follow the one rule of tracing/token_text.py."""
+with its bytes in the hover; specials, spaces and empty tokens follow the one rule of tracing/core/token_text.py."""
 
 from __future__ import annotations
 
 import re
 
 from components.token_strip import CSS, StripToken, strip_html
-from tests.unit.tracing.test_token_text import XIAOMING
+from tests.unit.tracing.core.test_token_text import XIAOMING
 
 
 def boxes(html: str) -> list[str]:

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from tracing.decode import trace_generation
-from tracing.trace import DecodingSettings, Trace
+from tracing.core.decode import trace_generation
+from tracing.core.trace import DecodingSettings, Trace
 
 GREEDY_PROMPT = "Name three colours."
 SAMPLED_SETTINGS = DecodingSettings(max_new_tokens=8, do_sample=True, temperature=0.9, top_k=40, top_p=0.9, seed=7)
@@ -53,6 +53,6 @@ def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
 @pytest.fixture
 def offline_model(monkeypatch, smollm):
     """The CLI's model loader hands back the session's model instead of loading it again."""
-    from tracing import cli
+    from tracing.cli import options
 
-    monkeypatch.setattr(cli, "load_model", lambda model_id, device: smollm)
+    monkeypatch.setattr(options, "load_model", lambda model_id, device: smollm)

@@ -13,12 +13,12 @@ import pytest
 from model_zoo import ModelIdentity
 from tests.conftest import OFFLINE_CHAT_MODEL
 from tests.tiny_adapter import TINY_ADAPTER, make_tiny_adapter, temp_home
-from tracing.attribution import attribute_moment, attribute_position
-from tracing.branch import branch
-from tracing.decode import trace_generation
-from tracing.logit_lens import logit_lens
-from tracing.trace import DecodingSettings
-from tracing.views import prefix_attention
+from tracing.core.decode import trace_generation
+from tracing.core.trace import DecodingSettings
+from tracing.experiments.branch import branch
+from tracing.inspection.attention import prefix_attention
+from tracing.inspection.attribution import attribute_moment, attribute_position
+from tracing.inspection.logit_lens import logit_lens
 
 pytestmark = pytest.mark.slow
 MOMENT = 2

@@ -1,0 +1,1 @@
+"""Traces leaving the engine: one self-contained offline HTML page per trace."""
