@@ -1,9 +1,10 @@
 """Decoding a prompt moment by moment into a `Trace`.
 
-One forward pass per token with the model's KV cache, as ``generate`` does; each pass also returns the
-attention weights eager attention computes anyway, of which only the new position's row is kept
-(``[layers, heads, keys]``, float16, on the CPU). Probabilities, top-k and entropy come from one
-log-softmax of the unmodified logits (temperature 1), whatever the sampling settings.
+One forward pass per token with the model's KV cache, as ``generate`` does (the step loop of
+``stepping.py``); each pass also returns the attention weights eager attention computes anyway, of which
+only the new position's row is kept (``[layers, heads, keys]``, float16, on the CPU). Probabilities, top-k
+and entropy come from one log-softmax of the unmodified logits (temperature 1), whatever the sampling
+settings (``distribution.py``).
 """
 
 from __future__ import annotations

@@ -40,7 +40,8 @@ class AttributionMethod(ABC):
         kind = get_kind(loaded.entry.kind)
         if not kind.generates:
             raise ValueError(
-                f"{self.label} explains a causal language model's next-token choice; '{loaded.id}' is of kind {kind.label}."
+                f"{self.label} explains a causal language model's next-token choice; "
+                f"'{loaded.id}' is of kind {kind.label}."
             )
         if self.needs_gradients and loaded.model.get_input_embeddings() is None:
             raise ValueError(f"{self.label} needs the model's input embedding layer, which this model does not expose.")

@@ -14,13 +14,13 @@ from tracing.core.sampling import choose, forced_choice, make_generator
 from tracing.core.trace import DecodingSettings
 
 
-def step_statistics(logits, settings, generator):
+def chosen_statistics(logits, settings, generator):
     return describe_step(logits, settings, choose(logits, settings, generator))
 
 
 def test_greedy_statistics_match_a_direct_computation():
     logits = torch.randn(300, generator=torch.Generator().manual_seed(0)) * 2
-    stats = step_statistics(logits, DecodingSettings(record_top_k=5), None)
+    stats = chosen_statistics(logits, DecodingSettings(record_top_k=5), None)
     probs = torch.softmax(logits.double(), -1)
     assert stats.token_id == int(logits.argmax()) and stats.rank == 1 and stats.eligible_count == 1
     assert stats.prob == pytest.approx(float(probs.max()), abs=1e-6)
@@ -33,14 +33,14 @@ def test_sampled_statistics_rank_the_chosen_token():
     logits = torch.randn(300, generator=torch.Generator().manual_seed(1))
     settings = DecodingSettings(do_sample=True, top_k=50, seed=3, record_top_k=10)
     generator, _ = make_generator(settings, torch.device("cpu"))
-    stats = step_statistics(logits, settings, generator)
+    stats = chosen_statistics(logits, settings, generator)
     assert stats.rank == int((logits > logits[stats.token_id]).sum()) + 1 <= 50
     assert stats.eligible_count == 50 and stats.eligible_mask.all()
 
 
 def test_masked_tokens_do_not_turn_the_entropy_into_nan():
     logits = torch.tensor([2.0, 1.0, float("-inf"), 0.5])
-    stats = step_statistics(logits, dataclasses.replace(DecodingSettings(), record_top_k=4), None)
+    stats = chosen_statistics(logits, dataclasses.replace(DecodingSettings(), record_top_k=4), None)
     probs = torch.softmax(logits[[0, 1, 3]].double(), -1)
     assert stats.entropy == pytest.approx(float(-(probs * probs.log()).sum()), abs=1e-6)
     assert stats.top_probs[-1] == 0.0
