@@ -163,7 +163,7 @@ def render_html(trace: Trace) -> str:
     e = html.escape
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>Trace: {e(trace.model_id)}</title><style>{STYLE}</style></head>
+<title>Trace: {e(trace.identity.label)}</title><style>{STYLE}</style></head>
 <body><header><h1>{e(data["model"])}</h1>
 <div>{e(data["decoding"])} &middot; {len(trace.moments)} moments &middot; stopped by {e(trace.stop_reason)}</div></header>
 <main><section id="text"><details><summary>prompt ({trace.prompt_len} tokens, as the model read it)</summary>
