@@ -11,6 +11,7 @@ import gc
 import streamlit as st
 
 from model_zoo import LoadedModel, ModelEntry, ModelLoadError, default_entry, load_catalog, load_model, resolve
+from model_zoo.device import use_threads_beside_a_server
 from model_zoo.gguf_cache import needs_conversion
 from model_zoo.kinds import CAUSAL_LM
 
@@ -35,6 +36,7 @@ def _unfreeze(_model: LoadedModel) -> None:
 @st.cache_resource(show_spinner=False, max_entries=4, on_release=_unfreeze)
 def cached_model(model_id: str, _progress=None) -> LoadedModel:
     """One LoadedModel per id per process (the progress callback is not part of the cache key)."""
+    use_threads_beside_a_server()
     model = load_model(model_id, progress=_progress)
     _freeze_long_lived()
     return model
