@@ -23,7 +23,7 @@ dev: setup
 		--server.folderWatchBlacklist test-artifacts --server.folderWatchBlacklist .git
 
 test: setup browser
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest tests --durations=15
 
 setup: $(STAMP)
 
