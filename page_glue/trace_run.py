@@ -50,6 +50,22 @@ class TraceRun:
     def seconds(self) -> float:
         return (self.finished or time.perf_counter()) - self.started
 
+    def seconds_left(self) -> float | None:
+        """How long the decode will still take at its pace so far, if it runs to max_new_tokens; None before
+        its first moment."""
+        count = len(self.moments)
+        if count == 0:
+            return None
+        return (self.settings.max_new_tokens - count) * self.seconds / count
+
+    def wait_if_ending(self, within: float) -> bool:
+        """Waits for the decode's end when it is due within ``within`` seconds (a page polling every
+        ``within`` seconds then shows the trace at once, not up to one poll later); True when it ended."""
+        left = self.seconds_left()
+        if not self.done and left is not None and left < within:
+            self.wait(within)
+        return self.done
+
 
 def _decode(run: TraceRun, loaded) -> None:
     try:

@@ -107,7 +107,7 @@ def run_progress() -> None:
     run: TraceRun | None = st.session_state.get(RUN)
     if run is None:
         return
-    if run.done:
+    if run.wait_if_ending(PROGRESS_SECONDS):
         del st.session_state[RUN]
         if run.error:
             st.session_state["trace_error"] = run.error

@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.tiny_adapter import make_tiny_adapter, temp_home
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -19,3 +21,14 @@ def _model_ready(smollm):
 def app_test(script: str, timeout: float = 180) -> AppTest:
     """An AppTest of a script given relative to the repo root (AppTest resolves relative paths oddly)."""
     return AppTest.from_file(str(REPO / script), default_timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def adapter_home(tmp_path_factory):
+    """A data folder of this module's own holding the tiny test adapter (``tests.tiny_adapter.TINY_ADAPTER``),
+    set as MOMENTSCOPE_HOME for the module."""
+    with pytest.MonkeyPatch.context() as patch:
+        home = temp_home(tmp_path_factory.mktemp("adapter-home"))
+        patch.setenv("MOMENTSCOPE_HOME", str(home))
+        make_tiny_adapter(home)
+        yield home

@@ -9,18 +9,9 @@ from model_zoo import ModelIdentity
 from tests.app.conftest import app_test
 from tests.app.test_trace_page import markdown_text, run_until_done, start_run
 from tests.conftest import OFFLINE_CHAT_MODEL
-from tests.tiny_adapter import TINY_ADAPTER, make_tiny_adapter, temp_home
+from tests.tiny_adapter import TINY_ADAPTER
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def adapter_home(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as patch:
-        home = temp_home(tmp_path_factory.mktemp("adapter-trace-page"))
-        patch.setenv("MOMENTSCOPE_HOME", str(home))
-        make_tiny_adapter(home)
-        yield home
 
 
 def test_an_adapter_trace_is_attributed_and_explored_on_the_trace_page(adapter_home):

@@ -7,18 +7,9 @@ import pytest
 
 from tests.app.conftest import app_test
 from tests.conftest import OFFLINE_CHAT_MODEL
-from tests.tiny_adapter import TINY_ADAPTER, make_tiny_adapter, temp_home
+from tests.tiny_adapter import TINY_ADAPTER, temp_home
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def adapter_home(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as patch:
-        home = temp_home(tmp_path_factory.mktemp("compare-page"))
-        patch.setenv("MOMENTSCOPE_HOME", str(home))
-        make_tiny_adapter(home)
-        yield home
 
 
 def side_lines(at) -> dict[str, str]:
