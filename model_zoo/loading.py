@@ -42,6 +42,8 @@ class LoadedModel:
     dtype: torch.dtype
     load_seconds: float
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    batching: bool = True  # concurrent decodes share forward passes (model_zoo.batching)
+    scheduler: object = field(default=None, init=False, repr=False)  # made on first use; False: cannot batch
 
     @property
     def id(self) -> str:
@@ -58,6 +60,13 @@ class LoadedModel:
     def base_model(self) -> torch.nn.Module:
         """The transformers model itself, under the peft wrapper of an adapter."""
         return base_module(self.model)
+
+    def steps(self, attention: bool = True):
+        """A KV-cache stream for one decode (``step(prefix)``, then ``step([token])``; close it when done),
+        batched with every other decode on this model when it can be."""
+        from model_zoo.batching import open_stream
+
+        return open_stream(self, attention)
 
     @property
     def forward_keywords(self) -> frozenset[str]:

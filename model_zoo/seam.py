@@ -59,6 +59,7 @@ class KVCacheSteps:
     later call the next token(s); every call returns the last position's logits and attention row.
 
     Holds the model's lock around each forward pass only, so two streams on one model interleave safely.
+    This is one stream alone; `model_zoo.batching` serves many at once with the same interface.
     """
 
     def __init__(self, loaded, attention: bool = True) -> None:
@@ -86,3 +87,12 @@ class KVCacheSteps:
             rows = attention_rows(out.attentions) if self.attention else None
             # the full attention matrices go now (out is dropped on return), not at the next step
             return Step(out.logits[0, -1], None if rows is None else rows.numpy(), seconds)
+
+    def close(self) -> None:
+        self.cache = None
+
+    def __enter__(self) -> KVCacheSteps:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

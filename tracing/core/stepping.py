@@ -1,4 +1,5 @@
-"""The one KV-cache step loop: decode and branch both run it (and batching will).
+"""The one KV-cache step loop: decode and branch both run it, over the model's stream of KV-cache steps
+(batched with every other decode on the model, `model_zoo.batching`).
 
 The prefix is read in one pass that fills the cache; then one pass per token. At every step the caller's
 ``pick`` chooses the token (sampled, greedy, or forced), the step is described as a `Moment`, and the loop
@@ -13,7 +14,6 @@ from dataclasses import dataclass, field
 
 import torch
 
-from model_zoo.seam import KVCacheSteps
 from tracing.core.distribution import describe_step, step_moment
 from tracing.core.sampling import Choice
 from tracing.core.trace import DecodingSettings, Moment
@@ -42,10 +42,9 @@ def run_steps(
     """Moments ``first_index`` up to ``settings.max_new_tokens`` after ``prefix_ids`` (the prompt and the
     ``first_index`` tokens before them). ``on_moment`` sees each moment as soon as it exists;
     ``should_stop`` is asked before each step (stop reason "stopped")."""
-    steps = KVCacheSteps(loaded)
     run = StepRun()
     inputs = prefix_ids
-    with torch.inference_mode():
+    with torch.inference_mode(), loaded.steps() as steps:
         for index in range(first_index, settings.max_new_tokens):
             if should_stop is not None and should_stop():
                 run.stop_reason = "stopped"

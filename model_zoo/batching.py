@@ -1,0 +1,391 @@
+"""Batched decoding: one scheduler per loaded model runs the KV-cache steps of every stream in flight
+(sessions tracing, branches, evaluation jobs) as one forward pass, so a room of users shares each pass
+instead of queueing for the model step by step.
+
+The rows of the shared cache are left-padded to one length; a 2-D attention mask marks each row's real
+columns and explicit position ids give each row its own positions, so every stream gets the logits and
+attention rows it would get alone (to float rounding, which batching changes by ~1e-5; tested). New
+streams are read (prefilled) together, left-padded, and join the batch at their first step. A stream whose
+consumer is not back in time for a step gets a masked hole in its row instead of holding the others up;
+one that stays away for several steps leaves the batch and rejoins when it asks again. Each pass holds the
+model's lock, so hooked or teacher-forced passes of other analyses never interleave with one.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from model_zoo.seam import KVCacheSteps, Step, logits_to_keep
+
+GATHER_SECONDS = 0.03  # how long a pass waits for every batched stream's next token
+AWAY_STEPS = 3  # passes in a row a stream may miss before it leaves the batch
+MAX_ROWS = 32
+
+
+class BatchingUnsupported(Exception):
+    """The model's cache or forward cannot hold rows of different lengths."""
+
+
+@dataclass(eq=False)
+class _Request:
+    stream: Stream
+    ids: list[int]
+    done: threading.Event = field(default_factory=threading.Event)
+    result: Step | None = None
+    error: BaseException | None = None
+
+
+class _Rows:
+    """Rows of a KV cache: per layer (keys, values) ``[rows, kv_heads, columns, head_dim]``, a mask of each
+    row's real columns ``[rows, columns]`` (bool) and the stream each row belongs to."""
+
+    def __init__(self, layers: list[tuple[torch.Tensor, torch.Tensor]], mask: torch.Tensor, streams: list[Stream]):
+        self.layers = layers
+        self.mask = mask
+        self.streams = streams
+
+    @property
+    def columns(self) -> int:
+        return self.mask.shape[1]
+
+    def padded_left(self, columns: int) -> _Rows:
+        extra = columns - self.columns
+        if extra <= 0:
+            return self
+        pad = [
+            (torch.nn.functional.pad(k, (0, 0, extra, 0)), torch.nn.functional.pad(v, (0, 0, extra, 0)))
+            for k, v in self.layers
+        ]
+        return _Rows(pad, torch.nn.functional.pad(self.mask, (extra, 0)), self.streams)
+
+    def select(self, rows: Sequence[int]) -> _Rows:
+        index = torch.tensor(list(rows), device=self.mask.device)
+        layers = [(k.index_select(0, index), v.index_select(0, index)) for k, v in self.layers]
+        return _Rows(layers, self.mask.index_select(0, index), [self.streams[r] for r in rows]).trimmed()
+
+    def trimmed(self) -> _Rows:
+        """Without the leading columns that no row uses."""
+        used = self.mask.any(dim=0).nonzero()
+        first = int(used[0]) if len(used) else self.columns
+        if first == 0:
+            return self
+        return _Rows([(k[:, :, first:], v[:, :, first:]) for k, v in self.layers], self.mask[:, first:], self.streams)
+
+    @staticmethod
+    def joined(parts: list[_Rows]) -> _Rows:
+        columns = max(p.columns for p in parts)
+        parts = [p.padded_left(columns) for p in parts]
+        layers = [
+            (torch.cat([p.layers[i][0] for p in parts]), torch.cat([p.layers[i][1] for p in parts]))
+            for i in range(len(parts[0].layers))
+        ]
+        return _Rows(layers, torch.cat([p.mask for p in parts]), [s for p in parts for s in p.streams])
+
+
+def _empty_cache(config):
+    """A dynamic cache for ``config`` whose layers are all plain (no sliding windows, no shared layers)."""
+    from transformers import DynamicCache
+    from transformers.cache_utils import DynamicLayer
+
+    cache = DynamicCache(config=config)
+    if not cache.layers or any(type(layer) is not DynamicLayer for layer in cache.layers):
+        raise BatchingUnsupported("the model's cache is not one plain dynamic layer per decoder layer")
+    return cache
+
+
+def _cache_from(config, layers: list[tuple[torch.Tensor, torch.Tensor]] | None):
+    """A cache holding ``layers`` as they are (no copy: a pass concatenates new tensors, so the ones given
+    stay as they were if it fails)."""
+    cache = _empty_cache(config)
+    for layer, (keys, values) in zip(cache.layers, layers or [], strict=False):
+        layer.lazy_initialization(keys, values)
+        layer.keys, layer.values = keys, values
+    return cache
+
+
+class StepScheduler:
+    """Serves the `Stream`s of one loaded model from a thread of its own, batching their steps."""
+
+    def __init__(self, loaded, max_rows: int = MAX_ROWS, gather_seconds: float = GATHER_SECONDS) -> None:
+        self.loaded = loaded
+        self.max_rows = max_rows
+        self.gather_seconds = gather_seconds
+        self._condition = threading.Condition()
+        self._pending: list[_Request] = []
+        self._batch: _Rows | None = None
+        self._thread: threading.Thread | None = None
+        self._keep = logits_to_keep(loaded.model, 1)
+        if not {"attention_mask", "position_ids", "past_key_values"} <= loaded.forward_keywords:
+            raise BatchingUnsupported("the model's forward takes no attention mask or position ids")
+        _empty_cache(loaded.model.config)
+        self.passes = 0  # forward passes run, for the record
+        self.rows_served = 0  # stream steps served by them
+
+    def stream(self, attention: bool = True) -> Stream:
+        return Stream(self, attention)
+
+    # ---- called from the streams' threads --------------------------------------------------------------
+
+    def _submit(self, request: _Request) -> Step:
+        with self._condition:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._serve, name="step-scheduler", daemon=True)
+                self._thread.start()
+            self._pending.append(request)
+            self._condition.notify_all()
+        request.done.wait()
+        if request.error is not None:
+            raise request.error
+        return request.result
+
+    def _close(self, stream: Stream) -> None:
+        with self._condition:
+            stream.closed = True
+            self._condition.notify_all()
+
+    # ---- the scheduler's thread ------------------------------------------------------------------------
+
+    def _serve(self) -> None:
+        while True:
+            with self._condition:
+                while not self._pending:
+                    self._drop_closed()
+                    if not self._condition.wait(timeout=30) and not self._pending and self._batch is None:
+                        self._thread = None  # idle: a later request starts a new thread
+                        return
+                self._gather()
+                requests, self._pending = self._pending, []
+                self._drop_closed()
+            self._run(requests)
+
+    def _gather(self) -> None:
+        """Waits (briefly) until every stream in the batch has asked for its next step."""
+        deadline = time.monotonic() + self.gather_seconds
+        while self._batch is not None:
+            asking = {r.stream for r in self._pending}
+            if all(s in asking or s.closed for s in self._batch.streams):
+                return
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            self._condition.wait(left)
+
+    def _drop_closed(self) -> None:
+        batch = self._batch
+        if batch is None:
+            return
+        keep = [i for i, s in enumerate(batch.streams) if not s.closed]
+        if len(keep) < len(batch.streams):
+            self._batch = batch.select(keep) if keep else None
+
+    def _run(self, requests: list[_Request]) -> None:
+        fresh = [r for r in requests if r.stream.rows is None and not r.stream.in_batch]
+        later = [r for r in requests if r not in fresh]
+        single = [r for r in later if len(r.ids) == 1]
+        several = [r for r in later if len(r.ids) != 1]
+        for request in several:  # more than one token after the prefix: read alone
+            self._leave(request.stream)
+            self._read_alone(request)
+        if fresh:
+            self._prefill(fresh)
+        if single:
+            self._step(single)
+
+    def _forward(self, ids: torch.Tensor, mask: torch.Tensor | None, positions: torch.Tensor | None, layers, attention):
+        loaded = self.loaded
+        cache = _cache_from(loaded.model.config, layers)
+        extra = {} if mask is None else {"attention_mask": mask.long(), "position_ids": positions}
+        started = time.perf_counter()
+        with torch.inference_mode(), loaded.lock:
+            out = loaded.model(
+                input_ids=ids,
+                past_key_values=cache,
+                use_cache=True,
+                output_attentions=attention,
+                **extra,
+                **self._keep,
+            )
+        seconds = time.perf_counter() - started
+        self.passes += 1
+        self.rows_served += ids.shape[0]
+        return out, [(layer.keys, layer.values) for layer in cache.layers], seconds
+
+    def _answer(self, requests: list[_Request], rows: list[int], out, mask: torch.Tensor, seconds: float) -> None:
+        """Gives each request its row's last-position logits and the attention row over its real columns."""
+        weights = None
+        if out.attentions and all(a is not None for a in out.attentions):
+            weights = torch.stack([a[:, :, -1, :] for a in out.attentions], dim=1)  # [rows, layers, heads, cols]
+            weights = weights.to(device="cpu", dtype=torch.float16)
+        real = mask.cpu()
+        for request, row in zip(requests, rows, strict=True):
+            attention = None
+            if weights is not None and request.stream.attention:
+                attention = np.ascontiguousarray(weights[row][:, :, real[row]].numpy())
+            request.result = Step(out.logits[row, -1], attention, seconds)
+            request.done.set()
+
+    def _prefill(self, requests: list[_Request]) -> None:
+        """Reads the new streams' prefixes in one left-padded pass; their rows join the batch later."""
+        device = self.loaded.device
+        columns = max(len(r.ids) for r in requests)
+        ids = torch.zeros(len(requests), columns, dtype=torch.long, device=device)
+        mask = torch.zeros(len(requests), columns, dtype=torch.bool, device=device)
+        for row, request in enumerate(requests):
+            ids[row, columns - len(request.ids) :] = torch.tensor(request.ids, device=device)
+            mask[row, columns - len(request.ids) :] = True
+        padded = not bool(mask.all())
+        positions = (mask.long().cumsum(1) - 1).clamp(min=0)
+        attention = any(r.stream.attention for r in requests)
+        try:
+            out, layers, seconds = self._forward(
+                ids, mask if padded else None, positions if padded else None, None, attention
+            )
+        except Exception as exc:
+            if len(requests) == 1:
+                self._fail(requests, exc)
+                return
+            for request in requests:  # one bad prefix must not fail the others: read each alone
+                self._prefill([request])
+            return
+        rows = _Rows(layers, mask, [r.stream for r in requests])
+        for row, request in enumerate(requests):
+            request.stream.rows = rows.select([row])
+        self._answer(requests, list(range(len(requests))), out, mask, seconds)
+
+    def _read_alone(self, request: _Request) -> None:
+        stream = request.stream
+        rows = stream.rows
+        device = self.loaded.device
+        ids = torch.tensor([request.ids], dtype=torch.long, device=device)
+        mask = torch.cat([rows.mask, torch.ones(1, len(request.ids), dtype=torch.bool, device=device)], dim=1)
+        start = int(rows.mask.sum())
+        positions = torch.arange(start, start + len(request.ids), device=device).unsqueeze(0)
+        try:
+            out, layers, seconds = self._forward(ids, mask, positions, rows.layers, stream.attention)
+        except Exception as exc:
+            self._fail([request], exc)
+            return
+        stream.rows = _Rows(layers, mask, [stream])
+        self._answer([request], [0], out, mask, seconds)
+
+    def _leave(self, stream: Stream) -> None:
+        """Takes ``stream``'s row out of the batch into a cache of its own."""
+        batch = self._batch
+        if batch is None or stream not in batch.streams:
+            return
+        row = batch.streams.index(stream)
+        stream.rows = batch.select([row])
+        rest = [i for i in range(len(batch.streams)) if i != row]
+        self._batch = batch.select(rest) if rest else None
+        stream.in_batch = False
+        stream.missed = 0
+
+    def _step(self, requests: list[_Request]) -> None:
+        """One pass over the batch: the asking streams get their token, the others a masked hole."""
+        room = self.max_rows - (len(self._batch.streams) if self._batch is not None else 0)
+        outside = [r for r in requests if not r.stream.in_batch]
+        for request in outside[max(room, 0) :]:  # the batch is full: served alone until a row frees
+            self._read_alone(request)
+        requests = [r for r in requests if r.stream.in_batch] + outside[: max(room, 0)]
+        joining = [r.stream for r in outside[: max(room, 0)]]
+        parts = ([self._batch] if self._batch is not None else []) + [s.rows for s in joining]
+        if not requests:
+            return
+        batch = _Rows.joined(parts) if len(parts) > 1 else parts[0]
+        for stream in joining:
+            stream.rows, stream.in_batch = None, True
+        self._batch = batch
+        by_stream = {r.stream: r for r in requests}
+        device = self.loaded.device
+        asking = torch.tensor([s in by_stream for s in batch.streams], device=device)
+        ids = torch.tensor([[by_stream[s].ids[0] if s in by_stream else 0] for s in batch.streams], device=device)
+        positions = batch.mask.sum(dim=1, keepdim=True)
+        mask = torch.cat([batch.mask, asking.unsqueeze(1)], dim=1)
+        attention = any(s.attention for s in by_stream)
+        try:
+            out, layers, seconds = self._forward(ids, mask, positions, batch.layers, attention)
+        except Exception as exc:
+            self._recover(list(by_stream.values()), exc)
+            return
+        self._batch = _Rows(layers, mask, batch.streams)
+        self._answer(requests, [batch.streams.index(r.stream) for r in requests], out, mask, seconds)
+        for stream in batch.streams:
+            stream.missed = 0 if stream in by_stream else stream.missed + 1
+        for stream in [s for s in batch.streams if s.missed >= AWAY_STEPS]:
+            self._leave(stream)
+
+    def _recover(self, requests: list[_Request], exc: BaseException) -> None:
+        """A failed pass left the batch's cache as it was before it: each stream is served alone, so only
+        the request that fails alone gets the error."""
+        if len(requests) == 1 and len(self._batch.streams) == 1:
+            self._fail(requests, exc)
+            return
+        for request in requests:
+            self._leave(request.stream)
+            self._read_alone(request)
+
+    @staticmethod
+    def _fail(requests: list[_Request], exc: BaseException) -> None:
+        for request in requests:
+            request.error = exc
+            request.done.set()
+
+
+class Stream:
+    """One request's KV-cache stream through a `StepScheduler`: ``step(prefix)`` first, then ``step([token])``
+    per moment; ``close()`` (or leaving a ``with`` block) frees its row."""
+
+    def __init__(self, scheduler: StepScheduler, attention: bool) -> None:
+        self.scheduler = scheduler
+        self.attention = attention
+        self.rows: _Rows | None = None  # its own cache while it is outside the batch
+        self.in_batch = False
+        self.missed = 0
+        self.closed = False
+
+    def step(self, ids: Sequence[int]) -> Step:
+        if self.closed:
+            raise RuntimeError("This stream is closed.")
+        ids = [int(i) for i in ids]
+        if not ids:
+            raise ValueError("A step needs at least one token.")
+        vocab = self.scheduler.loaded.model.get_input_embeddings().num_embeddings
+        if any(i < 0 or i >= vocab for i in ids):
+            raise ValueError(f"Token ids must lie in 0..{vocab - 1}; got {[i for i in ids if i < 0 or i >= vocab]}.")
+        return self.scheduler._submit(_Request(self, ids))
+
+    def close(self) -> None:
+        self.scheduler._close(self)
+
+    def __enter__(self) -> Stream:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+_CREATING = threading.Lock()
+
+
+def scheduler_for(loaded) -> StepScheduler | None:
+    """The model's one scheduler (made on first use), or None when its cache or forward cannot batch."""
+    with _CREATING:
+        if loaded.scheduler is None:
+            try:
+                loaded.scheduler = StepScheduler(loaded)
+            except BatchingUnsupported:
+                loaded.scheduler = False
+        return loaded.scheduler or None
+
+
+def open_stream(loaded, attention: bool = True) -> Stream | KVCacheSteps:
+    """A KV-cache stream for one decode: batched with every other stream on the model when the model's
+    ``batching`` is on and it can batch, else the model's own steps under its lock."""
+    scheduler = scheduler_for(loaded) if loaded.batching else None
+    return scheduler.stream(attention) if scheduler is not None else KVCacheSteps(loaded, attention)
