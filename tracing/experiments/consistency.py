@@ -174,9 +174,9 @@ def consistency(
         raise ValueError("Consistency needs sampling: under greedy decoding every path is the same path.")
     first_seed = settings.seed if settings.seed is not None else 0
     seeds = [first_seed + i for i in range(n_paths)]
-    from tracing.core.decode import trace_generation  # here, so the result types above load without torch
+    from tracing.core.batch import trace_all  # here, so the result types above load without torch
 
-    paths = [trace_generation(loaded, prompt, replace(settings, seed=seed)) for seed in seeds]
+    paths = trace_all(loaded, [(prompt, replace(settings, seed=seed)) for seed in seeds])  # batched
     answers = [extract_answer(p.text, compiled) for p in paths]
     majority, agreement = majority_answer(answers)
     return Consistency(

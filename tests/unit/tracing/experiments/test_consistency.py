@@ -83,7 +83,8 @@ def test_seeded_paths_reproduce(smollm, result):
     assert result.seeds == [11, 12, 13]
     again = trace_generation(smollm, PROMPT, dataclasses.replace(SETTINGS, seed=12))
     assert again.generated_ids == result.paths[1].generated_ids
-    assert [p.prob for p in result.paths[1].moments] == pytest.approx([m.prob for m in again.moments], abs=1e-6)
+    # the paths are decoded in one batch, the check alone: equal to float rounding (batching's bound)
+    assert [p.prob for p in result.paths[1].moments] == pytest.approx([m.prob for m in again.moments], abs=1e-4)
     assert result.answers == [extract_answer(p.text, r"(\d+)") for p in result.paths]
     assert (result.majority, result.agreement) == majority_answer(result.answers)
 
