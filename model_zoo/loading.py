@@ -19,6 +19,7 @@ from urllib.parse import urlparse
 import torch
 
 from model_zoo.adapters import adapter_labels
+from model_zoo.attention_layout import AttentionLayout, attention_layout
 from model_zoo.catalog import resolve
 from model_zoo.device import pick_device, pick_dtype
 from model_zoo.entry import ModelEntry
@@ -62,6 +63,16 @@ class LoadedModel:
     @property
     def forward_keywords(self) -> frozenset[str]:
         return forward_keywords(self.model)
+
+    @property
+    def attention_layout(self) -> AttentionLayout | None:
+        """Where the heads, MLPs and final norm are (interventions hook them); None for an unknown family."""
+        return attention_layout(self.base_model)
+
+    @property
+    def architecture(self) -> str | None:
+        """The transformers ``model_type`` (``llama``, ``qwen2``...), which a trace records."""
+        return getattr(self.model.config, "model_type", None)
 
     @property
     def num_layers(self) -> int:

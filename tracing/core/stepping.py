@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from model_zoo.seam import KVCacheSteps
+from model_zoo.seam import AroundForward, KVCacheSteps
 from tracing.core.distribution import describe_step, step_moment
 from tracing.core.sampling import Choice
 from tracing.core.trace import DecodingSettings, Moment
@@ -38,11 +38,13 @@ def run_steps(
     stop_ids: set[int],
     on_moment: Callable[[Moment], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    around: AroundForward | None = None,
 ) -> StepRun:
     """Moments ``first_index`` up to ``settings.max_new_tokens`` after ``prefix_ids`` (the prompt and the
     ``first_index`` tokens before them). ``on_moment`` sees each moment as soon as it exists;
-    ``should_stop`` is asked before each step (stop reason "stopped")."""
-    steps = KVCacheSteps(loaded)
+    ``should_stop`` is asked before each step (stop reason "stopped"); ``around`` wraps every forward pass
+    (an intervention's hooks, see `KVCacheSteps`)."""
+    steps = KVCacheSteps(loaded, around=around)
     run = StepRun()
     inputs = prefix_ids
     with torch.inference_mode():
