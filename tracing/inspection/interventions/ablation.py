@@ -88,16 +88,25 @@ def intervene(
 
 
 def sweep_position(
-    loaded, prefix: Sequence[int], target_id: int, method: str = "zero", scope: str = "moment", progress=None
+    loaded,
+    prefix: Sequence[int],
+    target_id: int,
+    method: str = "zero",
+    scope: str = "moment",
+    progress: Progress | None = None,
+    mlps: bool = True,
+    most_rows: int = 32,
 ):
-    """The core over ids: log p(``target_id``) with each head, then each MLP, ablated alone: ``(clean log p,
-    [layers * heads + layers] log p, ranks)``."""
+    """The core over ids: log p(``target_id``) with each head, then (with ``mlps``) each MLP, ablated alone:
+    ``(clean log p, [layers * heads (+ layers)] log p, ranks)``; ``most_rows`` variants per forward."""
     layout = layout_of(loaded)
     variants = [
         [Ablation("head", layer, head, method, scope)]
         for layer in range(layout.num_layers)
         for head in range(layout.num_heads)
-    ] + [[Ablation("mlp", layer, None, method, scope)] for layer in range(layout.num_layers)]
+    ]
+    if mlps:
+        variants += [[Ablation("mlp", layer, None, method, scope)] for layer in range(layout.num_layers)]
     read = read_moment(loaded, prefix)
     clean = float(read.logits.log_softmax(-1)[target_id])
     step = 32 * 8
@@ -105,7 +114,7 @@ def sweep_position(
     for start in range(0, len(variants), step):
         if progress is not None:
             progress(start / len(variants), f"Ablated {start} of {len(variants)} components…")
-        log_probs = run_variants(loaded, read, variants[start : start + step])
+        log_probs = run_variants(loaded, read, variants[start : start + step], most_rows)
         outs.append(log_probs[:, target_id].cpu())
         ranks.append(_rank(log_probs, target_id).cpu())
     return clean, torch.cat(outs).numpy().astype(np.float32), torch.cat(ranks).numpy().astype(np.int64)

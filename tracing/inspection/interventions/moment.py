@@ -144,15 +144,16 @@ def acts_everywhere(interventions: Sequence) -> bool:
     return any(getattr(intervention, "scope", "moment") == "all" for intervention in interventions)
 
 
-def run_variants(loaded, read: MomentRead, variants: Sequence[Sequence]) -> torch.Tensor:
+def run_variants(loaded, read: MomentRead, variants: Sequence[Sequence], most_rows: int = 32) -> torch.Tensor:
     """float32 log-probabilities ``[variants, vocab]`` at the moment's position, variant i with its interventions
     applied. Variants acting only at the moment's position recompute that position alone, on copies of the
-    cache, many variants as the rows of one forward; a variant acting at every position recomputes the prefix."""
+    cache, up to ``most_rows`` variants as the rows of one forward; a variant acting at every position
+    recomputes the prefix. The variants of one forward are all this call's: nothing else shares its hooks."""
     layout = layout_of(loaded)
     position = read.position
     everywhere = acts_everywhere([i for variant in variants for i in variant])
     ids = torch.tensor([read.prefix], dtype=torch.long, device=loaded.device)
-    chunk = rows_per_pass(loaded, len(read.prefix))
+    chunk = rows_per_pass(loaded, len(read.prefix), most=most_rows)
     if everywhere:  # each row is a whole prefix: keep a pass near TOKENS_PER_PASS tokens
         chunk = max(1, min(chunk, TOKENS_PER_PASS // len(read.prefix)))
     keep = logits_to_keep(loaded.model, 1)
