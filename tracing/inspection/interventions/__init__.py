@@ -9,44 +9,37 @@
 - `continue_under`: decode on under an intervention, as a branch beside its parent.
 
 Result types (`results.py`) and specs (`specs.py`) load without torch; the hooks (`hooks.py`) reach the model
-through its `model_zoo.attention_layout.AttentionLayout`. Importing this package registers the hooks of each
-kind of intervention.
+through its `model_zoo.attention_layout.AttentionLayout`. The functions load (with torch) on first use, so
+the result types and specs import without torch.
 """
 
-from tracing.inspection.interventions import knockout  # noqa: F401  (registers the knockout's hooks)
-from tracing.inspection.interventions.ablation import ablation_sweep, intervene
-from tracing.inspection.interventions.commitment import commitment
-from tracing.inspection.interventions.continuation import continue_under, grow_under
-from tracing.inspection.interventions.contributions import contributions
-from tracing.inspection.interventions.patching import corrupted_prefix, patch_moment
-from tracing.inspection.interventions.results import (
-    AblationSweep,
-    Commitment,
-    Contributions,
-    InterventionResult,
-    Patching,
-    from_json,
-    to_json,
-)
-from tracing.inspection.interventions.specs import Ablation, Intervention, Knockout
+_LAZY = {
+    "ablation_sweep": "ablation",
+    "intervene": "ablation",
+    "commitment": "commitment",
+    "continue_under": "continuation",
+    "grow_under": "continuation",
+    "contributions": "contributions",
+    "corrupted_prefix": "patching",
+    "patch_moment": "patching",
+    "AblationSweep": "results",
+    "Commitment": "results",
+    "Contributions": "results",
+    "InterventionResult": "results",
+    "Patching": "results",
+    "from_json": "results",
+    "to_json": "results",
+    "Ablation": "specs",
+    "Intervention": "specs",
+    "Knockout": "specs",
+    "intervention_from_dict": "specs",
+}
+__all__ = sorted(_LAZY)
 
-__all__ = [
-    "Ablation",
-    "AblationSweep",
-    "Commitment",
-    "Contributions",
-    "Intervention",
-    "InterventionResult",
-    "Knockout",
-    "Patching",
-    "ablation_sweep",
-    "commitment",
-    "continue_under",
-    "contributions",
-    "corrupted_prefix",
-    "from_json",
-    "grow_under",
-    "intervene",
-    "patch_moment",
-    "to_json",
-]
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -17,6 +17,7 @@ import torch
 
 from tracing.core.tokens import readable_token, readable_tokens
 from tracing.core.trace import Trace
+from tracing.inspection.interventions import knockout  # noqa: F401  (registers the knockout's hooks)
 from tracing.inspection.interventions.hooks import CleanMeans, Edits, Rows, installs
 from tracing.inspection.interventions.moment import layout_of, moment_prefix, read_moment, run_variants
 from tracing.inspection.interventions.results import AblationSweep, InterventionResult

@@ -12,6 +12,7 @@ from __future__ import annotations
 from tracing.core.trace import DecodingSettings, Trace
 from tracing.experiments.branch import check_branch_point, decode_on
 from tracing.experiments.branch_tree import INTERVENTION_KEY, BranchNode, BranchTree
+from tracing.inspection.interventions import ablation  # noqa: F401  (registers the ablation and knockout hooks)
 from tracing.inspection.interventions.hooks import around_forward
 from tracing.inspection.interventions.moment import layout_of, read_moment
 from tracing.inspection.interventions.specs import Intervention
