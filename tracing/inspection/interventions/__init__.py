@@ -16,10 +16,10 @@ the result types and specs import without torch.
 _LAZY = {
     "ablation_sweep": "ablation",
     "intervene": "ablation",
-    "commitment": "commitment",
+    "commitment": "commitment_map",
     "continue_under": "continuation",
     "grow_under": "continuation",
-    "contributions": "contributions",
+    "contributions": "contribution",
     "corrupted_prefix": "patching",
     "patch_moment": "patching",
     "AblationSweep": "results",

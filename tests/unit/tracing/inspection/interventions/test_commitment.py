@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tracing.inspection.interventions import commitment
-from tracing.inspection.interventions.commitment import deciding_layers
+from tracing.inspection.interventions.commitment_map import deciding_layers
 from tracing.inspection.logit_lens import logit_lens
 
 pytestmark = pytest.mark.slow
