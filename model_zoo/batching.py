@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from model_zoo.seam import KVCacheSteps, Step, logits_to_keep
+from model_zoo.seam import AroundForward, KVCacheSteps, Step, logits_to_keep
 
 GATHER_SECONDS = 0.03  # how long a pass waits for every batched stream's next token
 AWAY_STEPS = 3  # passes in a row a stream may miss before it leaves the batch
@@ -384,8 +384,9 @@ def scheduler_for(loaded) -> StepScheduler | None:
         return loaded.scheduler or None
 
 
-def open_stream(loaded, attention: bool = True) -> Stream | KVCacheSteps:
+def open_stream(loaded, attention: bool = True, around: AroundForward | None = None) -> Stream | KVCacheSteps:
     """A KV-cache stream for one decode: batched with every other stream on the model when the model's
-    ``batching`` is on and it can batch, else the model's own steps under its lock."""
-    scheduler = scheduler_for(loaded) if loaded.batching else None
-    return scheduler.stream(attention) if scheduler is not None else KVCacheSteps(loaded, attention)
+    ``batching`` is on and it can batch, else the model's own steps under its lock. A stream whose forwards
+    are wrapped (``around``: an intervention's hooks) is never batched: its hooks must see its row alone."""
+    scheduler = scheduler_for(loaded) if loaded.batching and around is None else None
+    return scheduler.stream(attention) if scheduler is not None else KVCacheSteps(loaded, attention, around)

@@ -19,6 +19,7 @@ from urllib.parse import urlparse
 import torch
 
 from model_zoo.adapters import adapter_labels
+from model_zoo.attention_layout import AttentionLayout, attention_layout
 from model_zoo.catalog import resolve
 from model_zoo.device import pick_device, pick_dtype
 from model_zoo.entry import ModelEntry
@@ -61,16 +62,27 @@ class LoadedModel:
         """The transformers model itself, under the peft wrapper of an adapter."""
         return base_module(self.model)
 
-    def steps(self, attention: bool = True):
+    def steps(self, attention: bool = True, around=None):
         """A KV-cache stream for one decode (``step(prefix)``, then ``step([token])``; close it when done),
-        batched with every other decode on this model when it can be."""
+        batched with every other decode on this model when it can be. A stream with ``around`` (hooks for
+        its own forwards, `model_zoo.seam.KVCacheSteps`) always runs alone."""
         from model_zoo.batching import open_stream
 
-        return open_stream(self, attention)
+        return open_stream(self, attention, around)
 
     @property
     def forward_keywords(self) -> frozenset[str]:
         return forward_keywords(self.model)
+
+    @property
+    def attention_layout(self) -> AttentionLayout | None:
+        """Where the heads, MLPs and final norm are (interventions hook them); None for an unknown family."""
+        return attention_layout(self.base_model)
+
+    @property
+    def architecture(self) -> str | None:
+        """The transformers ``model_type`` (``llama``, ``qwen2``...), which a trace records."""
+        return getattr(self.model.config, "model_type", None)
 
     @property
     def num_layers(self) -> int:

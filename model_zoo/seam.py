@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,19 +55,26 @@ class Step:
     seconds: float  # the forward pass alone
 
 
+# (absolute position of a forward's first token) -> a context entered around that forward, inside the lock
+AroundForward = Callable[[int], AbstractContextManager]
+
+
 class KVCacheSteps:
     """Decoding with the model's KV cache, as ``generate`` does: the first call reads a whole prefix, each
     later call the next token(s); every call returns the last position's logits and attention row.
 
     Holds the model's lock around each forward pass only, so two streams on one model interleave safely.
     This is one stream alone; `model_zoo.batching` serves many at once with the same interface.
+    ``around`` (optional) wraps each forward, inside the lock: hooks it installs are in place for this
+    stream's forward alone and gone before another stream's.
     """
 
-    def __init__(self, loaded, attention: bool = True) -> None:
+    def __init__(self, loaded, attention: bool = True, around: AroundForward | None = None) -> None:
         from transformers import DynamicCache
 
         self.loaded = loaded
         self.attention = attention
+        self.around = around
         self.cache = DynamicCache(config=loaded.model.config)
         self.extra = logits_to_keep(loaded.model, 1)
 
@@ -75,7 +83,7 @@ class KVCacheSteps:
         inputs = torch.tensor([list(ids)], dtype=torch.long, device=loaded.device)
         started = time.perf_counter()
         with torch.inference_mode():
-            with loaded.lock:
+            with loaded.lock, self.around(self.cache.get_seq_length()) if self.around else nullcontext():
                 out = loaded.model(
                     input_ids=inputs,
                     past_key_values=self.cache,

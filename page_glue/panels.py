@@ -35,6 +35,7 @@ class Panel:
     draw: Callable[..., None]
     available: Rule
     missing: str  # why it is hidden when its rule says no, e.g. "this trace kept no attention weights"
+    wide: bool = False  # drawn across the page below the side-by-side panels
 
 
 class PanelRegistry:
@@ -43,13 +44,15 @@ class PanelRegistry:
     def __init__(self) -> None:
         self._panels: dict[str, Panel] = {}
 
-    def register(self, name: str, title: str, *, available: Rule = always, missing: str = "") -> Callable[[Draw], Draw]:
+    def register(
+        self, name: str, title: str, *, available: Rule = always, missing: str = "", wide: bool = False
+    ) -> Callable[[Draw], Draw]:
         """A decorator that adds its draw function as panel ``name``; the function itself is unchanged."""
 
         def add(draw: Draw) -> Draw:
             if name in self._panels:
                 raise ValueError(f"A panel named {name!r} is registered already.")
-            self._panels[name] = Panel(name, title, draw, available, missing)
+            self._panels[name] = Panel(name, title, draw, available, missing, wide)
             return draw
 
         return add
@@ -73,13 +76,19 @@ def draw_in_columns(registry: PanelRegistry, trace: Trace, moment: int, *args: A
     each hidden panel and why.
 
     Each panel runs as a fragment of its own: a widget inside it (Attribute, a method, the logit lens, a head)
-    reruns that panel alone, not the page and the other panels' charts."""
+    reruns that panel alone, not the page and the other panels' charts. A wide panel goes across the page
+    below the others."""
     shown, hidden = registry.split(trace, moment)
     for panel in hidden:
         st.caption(f"No {panel.title.lower()} panel: {panel.missing}.")
-    if not shown:
-        return
-    for column, panel in zip(st.columns(len(shown), gap="medium", border=True), shown, strict=True):
-        with column:
-            st.subheader(panel.title, anchor=False)
-            st.fragment(panel.draw)(*args)
+    narrow = [panel for panel in shown if not panel.wide]
+    if narrow:
+        for column, panel in zip(st.columns(len(narrow), gap="medium", border=True), narrow, strict=True):
+            with column:
+                st.subheader(panel.title, anchor=False)
+                st.fragment(panel.draw)(*args)
+    for panel in shown:
+        if panel.wide:
+            with st.container(border=True):
+                st.subheader(panel.title, anchor=False)
+                st.fragment(panel.draw)(*args)

@@ -1,4 +1,5 @@
-"""The trace page's three panels for the chosen moment: attention, probabilities, attributions.
+"""The trace page's panels for the chosen moment: attention, probabilities, attributions side by side, and
+interventions across the page below them (`intervention_panel.py`).
 
 Each panel is a function of (current trace, moment index, the trace's model on demand), registered in
 ``TRACE_PANELS`` with the rule that says when the trace holds its data; the page shows it under its title.
@@ -16,6 +17,8 @@ from components.attribution_view import attribution_strip
 from components.bertviz_view import DEFAULT_BUDGET, page_height
 from components.plot_config import PLOT_CONFIG
 from components.probabilities import cut_off_note, logit_lens_figure, top_k_figure
+from page_glue.intervention_panel import MISSING as INTERVENTIONS_MISSING
+from page_glue.intervention_panel import has_layout, interventions_panel
 from page_glue.models import get_model
 from page_glue.panels import PanelRegistry, has_attention
 from page_glue.trace_cache import CurrentTrace, attribution_for, bertviz_for, lens_for
@@ -190,3 +193,8 @@ def attribution_panel(current: CurrentTrace, moment: int, loaded_model: Callable
     if result.delta is not None:
         note += f" · completeness gap {result.delta:+.3f}"
     st.caption(note)
+
+
+TRACE_PANELS.register("interventions", "Interventions", available=has_layout, missing=INTERVENTIONS_MISSING, wide=True)(
+    interventions_panel
+)

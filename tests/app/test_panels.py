@@ -31,9 +31,9 @@ def test_the_attention_panel_shows_only_where_the_moment_kept_its_weights():
     trace = make_trace()  # its moment 2 has no attention rows
     assert trace.moments[2].attention is None and trace.moments[1].attention is not None
     shown, hidden = TRACE_PANELS.split(trace, 1)
-    assert names(shown) == ["attention", "probabilities", "attributions"] and hidden == []
+    assert names(shown) == ["attention", "probabilities", "attributions", "interventions"] and hidden == []
     shown, hidden = TRACE_PANELS.split(trace, 2)
-    assert names(shown) == ["probabilities", "attributions"]
+    assert names(shown) == ["probabilities", "attributions", "interventions"]
     assert names(hidden) == ["attention"] and "attention weights" in hidden[0].missing
     assert not has_attention(trace, len(trace.moments))  # past the end there is nothing to show
     assert names(SIDE_PANELS.split(trace, 1)[0]) == ["probabilities", "attention"]

@@ -10,12 +10,12 @@ from tracing.cli.options import (
     Subcommand,
     UsageError,
     add_decoding_arguments,
+    checked_moment,
     prompt_text,
     quoted,
     read_trace,
     settings_from_args,
 )
-from tracing.core.trace import Trace
 
 # --- compare --------------------------------------------------------------------------------------------
 
@@ -104,16 +104,6 @@ def add_branch_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="the branch's trace file to write")
 
 
-def _checked_moment(trace: Trace, moment: int) -> int:
-    if not 0 <= moment < len(trace.moments):
-        raise UsageError(
-            f"--moment {moment} is not in this trace: it has moments 0 to {len(trace.moments) - 1}."
-            if trace.moments
-            else "This trace has no moments to branch at."
-        )
-    return moment
-
-
 def run_branch(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
@@ -121,7 +111,7 @@ def run_branch(args: argparse.Namespace) -> int:
     from tracing.experiments.branch_tree import forced_change
 
     trace = read_trace(args.file)
-    moment = _checked_moment(trace, args.moment)
+    moment = checked_moment(trace, args.moment)
     if args.token is not None and args.token == "":
         raise UsageError("--token is empty: give the text to force (a leading space counts).")
     settings = trace.settings

@@ -82,3 +82,14 @@ def read_trace(path: Path) -> Trace:
 def quoted(token: str, width: int) -> str:
     text = f"'{token}'"
     return text if len(text) <= width else text[: width - 2] + "…'"
+
+
+def checked_moment(trace: Trace, moment: int) -> int:
+    """``--moment``, checked against the trace (a UsageError naming the moments there are)."""
+    if not 0 <= moment < len(trace.moments):
+        raise UsageError(
+            f"--moment {moment} is not in this trace: it has moments 0 to {len(trace.moments) - 1}."
+            if trace.moments
+            else "This trace has no moments."
+        )
+    return moment

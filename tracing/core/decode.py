@@ -68,12 +68,14 @@ def eos_ids(loaded) -> set[int]:
 
 
 def trace_info(loaded, vocab_size: int | None) -> dict:
-    """A trace's ``info``: where and how the model ran."""
+    """A trace's ``info``: where and how the model ran, and its architecture (``config.model_type``: which
+    analyses know its layout)."""
     return {
         "format_version": FORMAT_VERSION,
         "device": str(loaded.device),
         "dtype": str(loaded.dtype).removeprefix("torch."),
         "vocab_size": vocab_size,
+        "architecture": loaded.architecture,
     }
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from model_zoo.seam import AroundForward
 from tracing.core.distribution import describe_step, step_moment
 from tracing.core.sampling import Choice
 from tracing.core.trace import DecodingSettings, Moment
@@ -38,13 +39,15 @@ def run_steps(
     stop_ids: set[int],
     on_moment: Callable[[Moment], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    around: AroundForward | None = None,
 ) -> StepRun:
     """Moments ``first_index`` up to ``settings.max_new_tokens`` after ``prefix_ids`` (the prompt and the
     ``first_index`` tokens before them). ``on_moment`` sees each moment as soon as it exists;
-    ``should_stop`` is asked before each step (stop reason "stopped")."""
+    ``should_stop`` is asked before each step (stop reason "stopped"); ``around`` wraps every forward pass
+    (an intervention's hooks, see `KVCacheSteps`: such a stream runs alone, never in a batch)."""
     run = StepRun()
     inputs = prefix_ids
-    with torch.inference_mode(), loaded.steps() as steps:
+    with torch.inference_mode(), loaded.steps(around=around) as steps:
         for index in range(first_index, settings.max_new_tokens):
             if should_stop is not None and should_stop():
                 run.stop_reason = "stopped"

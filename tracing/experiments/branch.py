@@ -6,7 +6,9 @@ parent's settings. The shared prefix is read in one prefill pass that fills the 
 costs one pass plus one step per new token, never a re-decode of the prefix.
 
 A branch is a plain `Trace`; what makes it a branch is ``info["branch"]``: the branch moment, the forced
-ids and their texts. Branches of branches form a `BranchTree` (``branch_tree.py``).
+ids and their texts. Branches of branches form a `BranchTree` (``branch_tree.py``). A branch decoded on under
+an intervention (`decode_on` with hooks around each forward, no token forced) is marked in
+``info["intervention"]`` too.
 """
 
 from __future__ import annotations
@@ -18,13 +20,14 @@ from dataclasses import replace
 import numpy as np
 import torch
 
+from model_zoo.seam import AroundForward
 from tracing.core.decode import check_fits, eos_ids
 from tracing.core.sampling import Choice, choose, forced_choice, make_generator
 from tracing.core.stepping import run_steps
 from tracing.core.token_text import readable_pieces
 from tracing.core.tokens import readable_tokens
 from tracing.core.trace import DecodingSettings, Trace
-from tracing.experiments.branch_tree import BRANCH_KEY, BranchNode, BranchTree
+from tracing.experiments.branch_tree import BRANCH_KEY, INTERVENTION_KEY, BranchNode, BranchTree
 
 
 def token_ids_for(tokenizer, text: str, single: bool = False) -> list[int]:
@@ -41,6 +44,17 @@ def token_ids_for(tokenizer, text: str, single: bool = False) -> list[int]:
         pieces = " + ".join(repr(p.marked) for p in readable_pieces(readable_tokens(tokenizer, ids)))
         raise ValueError(f"{text!r} is {len(ids)} tokens ({pieces}); type a single token, or force them all.")
     return ids
+
+
+def check_branch_point(loaded, trace: Trace, moment_index: int) -> None:
+    """Raises ValueError for a moment outside the trace or a model that did not make it."""
+    if not isinstance(moment_index, int | np.integer) or not 0 <= moment_index < len(trace.moments):
+        raise ValueError(
+            f"moment {moment_index} is not in this trace (moments 0 to {len(trace.moments) - 1})."
+            if trace.moments
+            else "This trace has no moments to branch at."
+        )
+    loaded.identity.check_made(trace.identity, "branch")
 
 
 def branch(
@@ -60,22 +74,32 @@ def branch(
     forced = [int(token_id)] if isinstance(token_id, int | np.integer) else [int(t) for t in token_id]
     if not forced:
         raise ValueError("Give at least one token to force.")
-    if not isinstance(moment_index, int | np.integer) or not 0 <= moment_index < len(trace.moments):
-        raise ValueError(
-            f"moment {moment_index} is not in this trace (moments 0 to {len(trace.moments) - 1})."
-            if trace.moments
-            else "This trace has no moments to branch at."
-        )
-    loaded.identity.check_made(trace.identity, "branch")
+    check_branch_point(loaded, trace, moment_index)
     vocab = int(loaded.model.config.vocab_size)
     if bad := [t for t in forced if not 0 <= t < vocab]:
         raise ValueError(f"token id {bad[0]} is outside the vocabulary (0 to {vocab - 1}).")
+    return decode_on(loaded, trace, moment_index, forced, settings)
+
+
+def decode_on(
+    loaded,
+    trace: Trace,
+    moment_index: int,
+    forced: list[int],
+    settings: DecodingSettings | None = None,
+    around: AroundForward | None = None,
+    marks: dict | None = None,
+) -> Trace:
+    """The branch of ``trace`` at ``moment_index``: ``forced`` tokens first (none: the model chooses), then
+    decoding with ``settings``, each forward wrapped by ``around``; ``marks`` joins the branch's ``info``
+    (an intervention's description)."""
     settings = (settings or trace.settings).validate()
-    total = max(settings.max_new_tokens, moment_index + len(forced))
+    total = max(settings.max_new_tokens, moment_index + max(len(forced), 1))
     settings = replace(settings, max_new_tokens=total)
     check_fits(loaded, trace.prompt_len, total)
-    run, seed_used = _continue(loaded, trace, moment_index, forced, settings)
+    run, seed_used = _continue(loaded, trace, moment_index, forced, settings, around)
     moments = [copy.copy(m) for m in trace.moments[:moment_index]] + run.moments
+    inherited = {k: v for k, v in trace.info.items() if k not in (BRANCH_KEY, INTERVENTION_KEY)}
     return Trace(
         model_id=trace.model_id,
         adapter=trace.adapter,
@@ -88,7 +112,7 @@ def branch(
         stop_reason=run.stop_reason,
         text=loaded.tokenizer.decode([m.token_id for m in moments], skip_special_tokens=True),
         prefill_seconds=run.prefill_seconds,
-        info={k: v for k, v in trace.info.items() if k != BRANCH_KEY}
+        info=inherited
         | {
             "seed_used": seed_used,
             BRANCH_KEY: {
@@ -97,11 +121,12 @@ def branch(
                 "forced_tokens": readable_tokens(loaded.tokenizer, forced),
                 "replaced_token": trace.moments[moment_index].token,
             },
-        },
+        }
+        | (marks or {}),
     )
 
 
-def _continue(loaded, trace: Trace, moment_index: int, forced: list[int], settings: DecodingSettings):
+def _continue(loaded, trace: Trace, moment_index: int, forced: list[int], settings: DecodingSettings, around=None):
     """The branch's new moments (forced, then chosen) after the parent's prefix, and the seed used."""
     generator, seed_used = make_generator(settings, loaded.device)
 
@@ -112,7 +137,8 @@ def _continue(loaded, trace: Trace, moment_index: int, forced: list[int], settin
         return choose(logits, settings, generator)
 
     prefix = trace.all_ids[: trace.prompt_len + moment_index]
-    return run_steps(loaded, prefix, moment_index, settings, pick, eos_ids(loaded)), seed_used
+    run = run_steps(loaded, prefix, moment_index, settings, pick, eos_ids(loaded), around=around)
+    return run, seed_used
 
 
 def grow_branch(tree: BranchTree, loaded, parent_id: str, moment_index: int, token_id, settings=None) -> BranchNode:

@@ -14,6 +14,7 @@ from tracing.core.token_text import span_text
 from tracing.core.trace import Trace
 
 BRANCH_KEY = "branch"
+INTERVENTION_KEY = "intervention"  # {"spec": ..., "label": ...} of a branch decoded on under an intervention
 BUNDLE_KIND = "branch-tree"
 ROOT = "root"
 
@@ -51,6 +52,8 @@ class BranchNode:
     def label(self) -> str:
         if self.parent is None or not self.trace.info.get(BRANCH_KEY):
             return "original"
+        if intervention := self.trace.info.get(INTERVENTION_KEY):
+            return f"at moment {self.moment}: {intervention['label']}"
         forced, replaced = forced_change(self.trace)
         return f"at moment {self.moment}: '{forced}' instead of '{replaced}'"
 

@@ -1,0 +1,57 @@
+"""The interventions panel in a real browser, on a Chinese prompt: contributions, the head sweep and the
+commitment map are drawn on request (a click on the map selecting a moment is checked in AppTest). Leaves
+docs/screenshots/interventions.png for the README.
+
+Deadlines, measured on the 2-core machine (`pytest tests/e2e/test_interventions_e2e.py -s` prints each
+wait): the 8-token trace is explorable in about 13 s (deadline RUN_S), contributions in about 2 s, the
+sweep of 300 components in about 6 s, the commitment map in about 2 s (VIEW_S each).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import timed, wait_for_app_idle
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+RUN_S = 30
+VIEW_S = 40
+PROMPT = "小明有三个苹果，吃了一个，还剩几个？"
+
+
+def test_interventions_on_a_chinese_trace(app_url, page):
+    page.goto(app_url)
+    wait_for_app_idle(page)
+    page.get_by_role("textbox", name="Prompt").fill(PROMPT)
+    page.get_by_label("Max new tokens").fill("8")
+    page.get_by_label("Max new tokens").press("Enter")
+    wait_for_app_idle(page)
+    with timed("8-token trace"):
+        page.get_by_role("button", name="Run").click()
+        page.get_by_text("Moment 0 of").wait_for(timeout=RUN_S * 1000)
+        wait_for_app_idle(page)
+    page.locator(".ms-tok[data-i='2']").click()
+    page.get_by_text("Moment 2 of").wait_for()
+    wait_for_app_idle(page)
+    with timed("contributions"):
+        page.get_by_role("button", name="Decompose moment 2").click()
+        page.get_by_text("sum of parts").wait_for(timeout=VIEW_S * 1000)
+    page.get_by_role("tab", name="Ablation").click()
+    with timed("sweep"):
+        page.get_by_role("button", name="Ablate every head and MLP").click()
+        page.get_by_text("removed alone").wait_for(timeout=VIEW_S * 1000)
+    page.get_by_role("tab", name="Commitment").click()
+    with timed("commitment"):
+        page.get_by_role("button", name="Read every moment").click()
+        page.get_by_text("stays the top guess").wait_for(timeout=VIEW_S * 1000)
+        wait_for_app_idle(page)
+    body = page.inner_text("body")
+    assert "Ġ" not in body and "‹" not in page.inner_text("[data-testid='stMain'] .ms-strip >> nth=1")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.get_by_role("tab", name="Contributions").click()
+    page.wait_for_timeout(800)
+    page.get_by_text("sum of parts").scroll_into_view_if_needed()
+    page.screenshot(path=str(SCREENSHOTS / "interventions.png"), full_page=False)
