@@ -99,7 +99,7 @@ def test_run_shows_the_generation_growing_then_the_explorer(smollm):
     trace = at.session_state["trace_current"].trace
     assert trace is run.trace and 1 <= len(trace.moments) <= 8
     assert_moment(at, 0)
-    assert [h.value for h in at.main.subheader] == ["Attention", "Probabilities", "Attributions"]
+    assert [h.value for h in at.main.subheader] == ["Attention", "Probabilities", "Attributions", "Interventions"]
     assert "Ġ" not in "".join(m.token for m in trace.moments)
 
 
@@ -162,7 +162,7 @@ def test_panels_follow_the_moment_and_appear_only_with_their_data(short_trace):
         moment.attention = None
     at = page_with(no_attention)
     assert not at.exception
-    assert [h.value for h in at.main.subheader] == ["Probabilities", "Attributions"]
+    assert [h.value for h in at.main.subheader] == ["Probabilities", "Attributions", "Interventions"]
     assert any(c.value.startswith("No attention panel") for c in at.caption)  # hidden, and said so
 
 
