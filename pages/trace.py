@@ -157,10 +157,11 @@ def explorer() -> None:
     chosen = trace.moment_piece(moment)
     st.markdown(f"#### Moment {moment} of {count - 1}: chose `{chosen.label}` with p = {m.prob:.3f} (rank {m.rank})")
     draw_in_columns(TRACE_PANELS, trace, moment, current, moment, lambda: trace_model(current))
-    branch_panel(lambda: trace_model(current), trace, moment)
+    branch_panel(lambda: trace_model(current), current, moment)
 
 
 def trace_files(current: CurrentTrace) -> None:
+    """The trace's line and its downloads (made on click, from the handle: the page keeps no trace itself)."""
     trace = current.trace
     cols = st.columns([3, 1, 1.4])
     cols[0].caption(
@@ -169,7 +170,7 @@ def trace_files(current: CurrentTrace) -> None:
     )
     cols[1].download_button(
         "Trace file",
-        data=lambda: trace_file_bytes(current.key, trace),
+        data=lambda: trace_file_bytes(current.key, current.trace),
         file_name="momentscope-trace.safetensors",
         mime="application/octet-stream",
         icon=":material/download:",
@@ -178,7 +179,7 @@ def trace_files(current: CurrentTrace) -> None:
     )
     cols[2].download_button(
         "Offline HTML page",
-        data=lambda: trace_html(current.key, trace),
+        data=lambda: trace_html(current.key, current.trace),
         file_name="momentscope-trace.html",
         mime="text/html",
         icon=":material/download:",

@@ -316,7 +316,7 @@ def test_trace_page_branches_at_the_chosen_moment(short_trace):
     at.number_input(key=f"{prefix}_after").set_value(1)
     at.button(key=f"{prefix}_go").click().run()
     assert not at.exception, at.exception
-    branch = at.session_state["branch_trees"][-1].node("b1").trace
+    branch = at.session_state["branch_trees"][-1][1].get().node("b1").trace
     assert branch.generated_ids[:4] == short_trace.generated_ids[:4]  # shared prefix up to the moment
     assert branch.generated_ids[4] != short_trace.generated_ids[4]  # the runner-up token, forced
 
