@@ -23,6 +23,7 @@ from tracing.export.html import render_html
 from tracing.inspection.attention import prefix_attention, prefix_tokens
 from tracing.inspection.attribution import Attribution, AttributionSettings, attribute_moment
 from tracing.inspection.logit_lens import LogitLens, logit_lens
+from tracing.lessons.lesson import Note
 
 
 class CurrentTrace:
@@ -86,8 +87,8 @@ def lens_for(trace_key: str, moment: int, top_k: int, _loaded, _trace: Trace) ->
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
-def trace_html(trace_key: str, _trace: Trace) -> str:
-    return render_html(_trace)
+def trace_html(trace_key: str, _trace: Trace, title: str | None = None, notes: tuple[Note, ...] = ()) -> str:
+    return render_html(_trace, title, notes)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
