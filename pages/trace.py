@@ -229,6 +229,7 @@ if problem := settings_problem():
     st.warning(problem, icon=":material/memory:")
 if (lesson := linked_lesson()) is not None:
     show(lesson)
+    st.session_state[PROMPT] = lesson.trace.prompt  # so Run traces the lesson's prompt again
 model_id = model_picker()
 run_controls(model_id)
 with st.expander("Open a saved trace"):

@@ -73,6 +73,7 @@ def test_a_lesson_link_opens_with_its_notes_at_their_moments_and_no_model(home, 
     at = open_link(lesson_id)
     assert not at.exception, at.exception
     assert traces_equal(at.session_state["trace_current"].trace, lesson_trace)
+    assert at.text_area(key="trace_prompt").value == lesson_trace.prompt  # Run would trace it again
     assert strip_marks(at) == [1, 4]
     assert note_infos(at) == []  # moment 0 has no note
     at.slider(key="trace_slider").set_value(1).run()
