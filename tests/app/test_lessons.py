@@ -7,10 +7,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from streamlit.runtime.media_file_manager import MediaFileManager
 
 from page_glue.trace_cache import CurrentTrace
-from tests.app.conftest import app_test
+from tests.app.conftest import app_test, deferred_downloads
 from tracing.core.decode import trace_generation
 from tracing.core.trace import DecodingSettings, traces_equal
 from tracing.lessons.gallery import LESSON_FILE, class_gallery
@@ -153,15 +152,7 @@ def test_a_teacher_pins_notes_saves_edits_and_saves_again(home, lesson_trace, mo
     assert [s.id for s in class_gallery().summaries()] == [summary.id]  # saved in place, not a second lesson
     assert again.notes == {5: Note(5, "改过的笔记")} and again.created == saved.created
 
-    produced = {}
-    real = MediaFileManager.add_deferred
-
-    def keep(self, data_callable, *args, **kwargs):
-        file_id = real(self, data_callable, *args, **kwargs)
-        produced[file_id] = data_callable
-        return file_id
-
-    monkeypatch.setattr(MediaFileManager, "add_deferred", keep)
+    produced = deferred_downloads(monkeypatch)
     at.run()
     page = produced[at.download_button(key="trace_download_html").proto.deferred_file_id]()
     assert f"<h1>{TITLE}</h1>" in page and "改过的笔记" in page and "第二步" not in page

@@ -198,24 +198,11 @@ class TraceStore:
 
     def spill_session(self, session: str) -> int:
         """Moves every value of ``session`` held in memory to its file; returns how many bytes were released."""
-        with self._lock:
-            state = self._sessions.get(session)
-        if state is None:
-            return 0
-        with state.lock:
-            held = [entry for entry in state.entries.values() if entry.value is not None]
-            for entry in held:
-                self._spill(entry, session)
-            return sum(entry.nbytes for entry in held)
+        return self._over_held(session, lambda entry: self._spill(entry, session))
 
     def in_memory_bytes(self, session: str) -> int:
         """What the store itself holds in memory for ``session`` (the arrays of its values not spilled)."""
-        with self._lock:
-            state = self._sessions.get(session)
-        if state is None:
-            return 0
-        with state.lock:
-            return sum(entry.nbytes for entry in state.entries.values() if entry.value is not None)
+        return self._over_held(session, lambda entry: None)
 
     def is_spilled(self, session: str, key: str) -> bool:
         with self._lock:
@@ -284,6 +271,18 @@ class TraceStore:
         shutil.rmtree(self.folder, ignore_errors=True)
 
     # ---- inside ---------------------------------------------------------------------------------------
+
+    def _over_held(self, session: str, action: Callable[[_Entry], None]) -> int:
+        """Runs ``action`` on each value of ``session`` held in memory, under its lock; returns their bytes."""
+        with self._lock:
+            state = self._sessions.get(session)
+        if state is None:
+            return 0
+        with state.lock:
+            held = [entry for entry in state.entries.values() if entry.value is not None]
+            for entry in held:
+                action(entry)
+            return sum(entry.nbytes for entry in held)
 
     def _session(self, session: str) -> _Session:
         with self._lock:
