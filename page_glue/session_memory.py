@@ -20,7 +20,8 @@ from streamlit.runtime import Runtime
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from model_zoo.paths import data_dir
-from tracing.core.trace_store import Codec, Held, StoreSettings, TraceStore
+from tracing.core.store_settings import StoreSettings
+from tracing.core.trace_store import Codec, Held, TraceStore
 from tracing.experiments.branch_tree import BranchTree, load_branch_tree
 from tracing.experiments.comparison import Comparison, load_comparison
 from tracing.experiments.consistency import Consistency, load_consistency

@@ -18,9 +18,6 @@ store removes the folders of processes that have ended, and a value's file goes 
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import ctypes.util
 import hashlib
 import logging
 import os
@@ -30,57 +27,19 @@ import time
 import uuid
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from tracing.core.spill_folder import hold_lock, release_freed_memory, remove_ended_folders
+from tracing.core.store_settings import StoreSettings
 from tracing.core.trace import Trace, load_trace
 
-try:
-    import fcntl
-except ImportError:  # not POSIX: folders of ended processes are left for the user to remove
-    fcntl = None
-
-SESSION_MB_ENV = "MOMENTSCOPE_SESSION_MB"
-IDLE_MINUTES_ENV = "MOMENTSCOPE_IDLE_MINUTES"
-DEFAULT_SESSION_MB = 64.0  # about three 256-token traces of the offline model, or one of 600 tokens
-DEFAULT_IDLE_MINUTES = 10.0
 GONE_SECONDS = 600.0  # a session disconnected this long is gone (Streamlit keeps one for reconnecting 2 min)
-LOCK_NAME = ".lock"
-MB = 1024 * 1024
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class StoreSettings:
-    """The budget per session (None: no budget) and the idle time after which a session is spilled (None: never)."""
-
-    session_bytes: int | None = int(DEFAULT_SESSION_MB * MB)
-    idle_seconds: float | None = DEFAULT_IDLE_MINUTES * 60
-
-    @classmethod
-    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> StoreSettings:
-        """Reads ``MOMENTSCOPE_SESSION_MB`` and ``MOMENTSCOPE_IDLE_MINUTES`` (0 turns either off); raises
-        ValueError naming the variable when one is not a number >= 0."""
-        session_mb = _non_negative(environ, SESSION_MB_ENV, DEFAULT_SESSION_MB)
-        idle_minutes = _non_negative(environ, IDLE_MINUTES_ENV, DEFAULT_IDLE_MINUTES)
-        return cls(int(session_mb * MB) or None, idle_minutes * 60 or None)
-
-
-def _non_negative(environ: Mapping[str, str], name: str, default: float) -> float:
-    text = environ.get(name, "").strip()
-    if not text:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value >= 0 or value == float("inf"):
-        raise ValueError(f"The environment variable {name} must be a number >= 0 (0 turns it off), got {text!r}.")
-    return value
 
 
 @dataclass(frozen=True)
@@ -147,7 +106,7 @@ class TraceStore:
         remove_ended_folders(root)
         self.folder = root / f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.folder.mkdir()
-        self._lock_file = _hold_lock(self.folder / LOCK_NAME)
+        self._lock_file = hold_lock(self.folder)
 
     # ---- one session's values ---------------------------------------------------------------------------
 
@@ -344,38 +303,3 @@ class Held(Generic[T]):
     @property
     def spilled(self) -> bool:
         return self.store.is_spilled(self.session, self.key)
-
-
-def _hold_lock(path: Path):
-    """An open file locked for as long as this process runs (None where file locks are not available)."""
-    if fcntl is None:
-        return None
-    handle = open(path, "w")  # noqa: SIM115 - kept open, and so locked, for the store's life
-    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    return handle
-
-
-def remove_ended_folders(root: Path) -> list[Path]:
-    """Removes the spill folders under ``root`` whose process has ended (their lock is free); returns them."""
-    if fcntl is None:
-        return []
-    removed = []
-    for folder in root.iterdir():
-        lock = folder / LOCK_NAME
-        if not folder.is_dir():
-            continue
-        try:
-            with open(lock, "a") as handle:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held by a running process: OSError
-        except OSError:
-            continue
-        shutil.rmtree(folder, ignore_errors=True)
-        removed.append(folder)
-    return removed
-
-
-def release_freed_memory() -> None:
-    """Hands memory freed by spilled values back to the system (glibc keeps freed heap pages otherwise)."""
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.malloc_trim(0)
