@@ -175,3 +175,16 @@ def test_the_gallery_lists_lessons_with_links_that_open_them(home, lesson_trace)
     assert [link.query_string for link in links] == [f"trace={second}", f"trace={first}"]
     assert all(link.page == "trace" for link in links)  # the Trace page
     assert [c.value.rsplit("?", 1)[1] for c in at.code] == [f"trace={second}", f"trace={first}"]
+
+
+def test_a_new_run_leaves_the_lesson_link(home, lesson_trace):
+    lesson_id = class_gallery().save(Lesson(TITLE, lesson_trace, dict(NOTES)))
+    at = open_link(lesson_id)
+    at.number_input(key="trace_max_new").set_value(2)
+    at.button[0].click().run()  # Run, on the lesson's prompt
+    assert at.session_state["trace_run"].wait(120)
+    at.run()
+    assert not at.exception, at.exception
+    assert "trace" not in at.query_params  # the address no longer names a lesson the page does not show
+    assert strip_marks(at) == [] and not note_infos(at)  # a new trace starts with no notes
+    assert at.session_state["trace_current"].trace.prompt == lesson_trace.prompt

@@ -26,7 +26,7 @@ import threading
 import time
 import uuid
 import weakref
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,6 +99,7 @@ class TraceStore:
         self._gone_seconds = gone_seconds
         self._sessions: dict[str, _Session] = {}
         self._lock = threading.Lock()
+        self._released: deque[tuple[str, str]] = deque()  # handles dropped, their values not discarded yet
         self._stop = threading.Event()
         self._janitor: threading.Thread | None = None
         root = Path(folder)
@@ -112,6 +113,7 @@ class TraceStore:
 
     def put(self, session: str, key: str, value: T, codec: Codec[T]) -> None:
         """Keeps ``value`` for ``session`` under ``key`` (replacing what was there), then keeps to the budget."""
+        self._discard_released()
         state = self._session(session)
         with state.lock:
             old = state.entries.pop(key, None)
@@ -122,6 +124,7 @@ class TraceStore:
 
     def get(self, session: str, key: str) -> Any:
         """The value kept under ``key``, read back from its file if it was spilled; KeyError if none."""
+        self._discard_released()
         state = self._session(session)
         with state.lock:
             entry = state.entries[key]
@@ -155,6 +158,11 @@ class TraceStore:
                 state.entries.clear()
             shutil.rmtree(self._session_folder(session), ignore_errors=True)
 
+    def release(self, session: str, key: str) -> None:
+        """Marks a value to be discarded by the store's next call: safe from a garbage-collector finalizer, which
+        may run inside any allocation, the store's own locked sections included."""
+        self._released.append((session, key))
+
     def spill_session(self, session: str) -> int:
         """Moves every value of ``session`` held in memory to its file; returns how many bytes were released."""
         return self._over_held(session, lambda entry: self._spill(entry, session))
@@ -170,6 +178,7 @@ class TraceStore:
             return state.entries[key].value is None
 
     def sessions(self) -> list[str]:
+        self._discard_released()
         with self._lock:
             return list(self._sessions)
 
@@ -231,8 +240,17 @@ class TraceStore:
 
     # ---- inside ---------------------------------------------------------------------------------------
 
+    def _discard_released(self) -> None:
+        while True:
+            try:
+                session, key = self._released.popleft()  # atomic: two threads never take the same one
+            except IndexError:
+                return
+            self.discard(session, key)
+
     def _over_held(self, session: str, action: Callable[[_Entry], None]) -> int:
         """Runs ``action`` on each value of ``session`` held in memory, under its lock; returns their bytes."""
+        self._discard_released()
         with self._lock:
             state = self._sessions.get(session)
         if state is None:
@@ -291,7 +309,7 @@ class Held(Generic[T]):
         self.key = uuid.uuid4().hex
         self._codec = codec
         store.put(session, self.key, value, codec)
-        weakref.finalize(self, store.discard, session, self.key)
+        weakref.finalize(self, store.release, session, self.key)
 
     def get(self) -> T:
         return self.store.get(self.session, self.key)
