@@ -112,7 +112,12 @@ class Gallery:
                 )
             except (KeyError, TypeError, ValueError) as exc:
                 found.append(LessonSummary(id=folder.name, problem=str(exc)))
-        return sorted(found, key=lambda s: s.updated, reverse=True)
+
+        def saved(summary: LessonSummary) -> tuple[str, int]:  # to the second, then the file's own time
+            path = self.folder / summary.id / LESSON_FILE
+            return summary.updated, path.stat().st_mtime_ns if path.exists() else 0
+
+        return sorted(found, key=saved, reverse=True)
 
     def check_id(self, lesson_id: object) -> str:
         """``lesson_id`` if it is one a gallery can hold; ValueError otherwise."""
