@@ -15,6 +15,7 @@ HERE = Path(__file__).parent
 # (file, title, icon); only pages whose file exists are shown, the first is the default.
 PAGES = [
     ("pages/trace.py", "Trace", ":material/timeline:"),
+    ("pages/gallery.py", "Gallery", ":material/school:"),
     ("pages/compare.py", "Compare", ":material/compare_arrows:"),
     ("pages/finetune.py", "Fine-tune", ":material/model_training:"),
     ("pages/models.py", "Models", ":material/deployed_code:"),

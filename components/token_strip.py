@@ -34,6 +34,9 @@ CSS = f"""
 .ms-tok.ms-sel {{ outline: 2.5px solid #ff4b4b; outline-offset: 1px; font-weight: 700; }}
 .ms-tok.ms-special {{ border-style: dashed; font-style: italic; opacity: 0.75; }}
 .ms-tok.ms-dim {{ opacity: 0.55; }}
+.ms-tok.ms-mark {{ box-shadow: inset 0 -3px 0 #f9a825; }}
+.ms-tok.ms-mark::before {{ content: ""; display: inline-block; width: 6px; height: 6px; border-radius: 50%;
+  background: #f9a825; margin-right: 2px; vertical-align: super; }}
 .ms-sp {{ opacity: 0.4; }}
 .ms-legend {{ font-size: 0.75rem; opacity: 0.75; margin-top: 2px; }}
 .ms-part {{ text-decoration: underline dotted; text-underline-offset: 3px; }}
@@ -69,6 +72,7 @@ class StripToken:
     index: int | None = None
     special: bool | None = None  # None: as the text says (``⟨…⟩``)
     dim: bool = False
+    mark: bool = False  # an amber dot and underline: something is pinned here (a lesson's note)
 
 
 def rgba(rgb: tuple[int, int, int], alpha: float) -> str:
@@ -120,6 +124,8 @@ def strip_html(tokens: Sequence[StripToken], selected: int | None = None, legend
             classes.append("ms-special")
         if token.dim:
             classes.append("ms-dim")
+        if token.mark:
+            classes.append("ms-mark")
         data = f' data-i="{token.index}"' if token.index is not None else ""
         hover = "\n".join(text for text in (token.title, piece.note) if text)
         title = f' title="{html.escape(hover, quote=True)}"' if hover else ""

@@ -2,7 +2,9 @@
 or typed), decode on from there, and walk the tree of branches.
 
 The panel takes the trace page's moment as its own, so a branch and the trace it came from are looked at
-through one moment selector. A session keeps one `BranchTree` per trace it has looked at (the last few).
+through one moment selector. A session keeps one `BranchTree` per trace it has branched (the last few), each
+in the process's trace store (``Held``) under the trace's key, so a tree is found again after its trace was
+spilled and read back; a trace not branched yet shows a tree of its own alone, kept nowhere.
 """
 
 from __future__ import annotations
@@ -13,38 +15,54 @@ import streamlit as st
 
 from components.branch_view import branch_strip, node_label
 from components.compare_sides import head_picker
+from page_glue.session_memory import BRANCH_TREE_CODEC, hold
 from page_glue.side_panels import moment_side
+from page_glue.trace_cache import CurrentTrace
 from tracing.core.trace import Trace
+from tracing.core.trace_store import Held
 from tracing.experiments.branch import grow_branch, token_ids_for
 from tracing.experiments.branch_tree import BranchTree, forced_moments
 
-TREES = "branch_trees"  # list[BranchTree], newest last
+TREES = "branch_trees"  # list[tuple[trace key, Held[BranchTree]]], newest last
 PENDING = "branch_pending"  # node id to select on the next run (a new branch)
 ERROR = "branch_error"
 KEPT_TREES = 4
 TYPED = -1  # the "type a token" choice
 
 
-def tree_for(trace: Trace) -> BranchTree:
-    """The session's tree rooted at this very trace object, made on first use."""
-    trees: list[BranchTree] = st.session_state.setdefault(TREES, [])
-    tree = next((t for t in trees if t.root.trace is trace), None)
-    if tree is None:
-        tree = BranchTree.from_trace(trace)
-        trees.append(tree)
-        del trees[:-KEPT_TREES]
-    return tree
+def held_tree(trace_key: str) -> Held[BranchTree] | None:
+    """The session's kept tree of the trace under ``trace_key``, if it was branched."""
+    return next((held for key, held in st.session_state.get(TREES, []) if key == trace_key), None)
 
 
-def grow(tree: BranchTree, loaded, node_id: str, moment: int, key: str, picker_key: str) -> None:
+def tree_for(current: CurrentTrace) -> BranchTree:
+    """The session's tree of this trace: the kept one, or the trace alone."""
+    held = held_tree(current.key)
+    return held.get() if held is not None else BranchTree.from_trace(current.trace)
+
+
+def keep_tree(trace_key: str, tree: BranchTree) -> None:
+    """Keeps a tree that has just grown (a changed tree is put back, so a spill writes the new branch)."""
+    held = held_tree(trace_key)
+    if held is not None:
+        held.update(tree)
+        return
+    trees: list = st.session_state.setdefault(TREES, [])
+    trees.append((trace_key, hold(tree, BRANCH_TREE_CODEC)))
+    del trees[:-KEPT_TREES]
+
+
+def grow(current: CurrentTrace, loaded, node_id: str, moment: int, key: str, picker_key: str) -> None:
     """Button callback: makes the branch before the rerun, then selects it. Reads the controls' values
-    from the session (a value changed in the same interaction as the click is already there)."""
+    from the session (a value changed in the same interaction as the click is already there); takes the
+    trace's handle, not the tree, so the callback kept until the next run holds no traces."""
     choice = st.session_state.get(f"{key}_choice")
     typed = st.session_state.get(f"{key}_typed") or ""
     after = int(st.session_state.get(f"{key}_after") or 1)
     model = loaded() if callable(loaded) else loaded
     if model is None:
         return
+    tree = tree_for(current)
     source = tree.node(node_id).trace
     try:
         ids = token_ids_for(model.tokenizer, typed) if choice == TYPED else [choice]
@@ -53,6 +71,7 @@ def grow(tree: BranchTree, loaded, node_id: str, moment: int, key: str, picker_k
     except ValueError as exc:
         st.session_state[ERROR] = str(exc)
         return
+    keep_tree(current.key, tree)
     st.session_state[PENDING] = (picker_key, node.id)
 
 
@@ -66,7 +85,7 @@ def node_picker(tree: BranchTree, key: str) -> str:
     return st.selectbox("Branches", list(labels), format_func=labels.get, key=key)
 
 
-def branch_controls(tree: BranchTree, loaded, node_id: str, moment: int, tree_key: str) -> None:
+def branch_controls(current: CurrentTrace, tree: BranchTree, loaded, node_id: str, moment: int, tree_key: str) -> None:
     key = f"{tree_key}_{node_id}_{moment}"  # the choices differ per branch and moment
     source = tree.node(node_id).trace
     m = source.moments[moment]
@@ -93,18 +112,18 @@ def branch_controls(tree: BranchTree, loaded, node_id: str, moment: int, tree_ke
         icon=":material/call_split:",
         key=f"{key}_go",
         on_click=grow,
-        args=(tree, loaded, node_id, moment, key, f"{tree_key}_node"),
+        args=(current, loaded, node_id, moment, key, f"{tree_key}_node"),
     )
 
 
-def branch_panel(loaded, trace: Trace, moment_index: int) -> None:
-    """The branch UI for ``trace`` at its moment ``moment_index``.
+def branch_panel(loaded, current: CurrentTrace, moment_index: int) -> None:
+    """The branch UI for the current trace at its moment ``moment_index``.
 
     ``loaded`` is the trace's LoadedModel, or a function returning it (or None), called only when a branch
     is made, so looking costs no model load.
     """
-    tree = tree_for(trace)
-    key = f"branch_{id(tree)}"
+    tree = tree_for(current)
+    key = f"branch_{current.key}"
     with st.expander("What if… branch at this moment", expanded=len(tree.nodes) > 1, icon=":material/call_split:"):
         if error := st.session_state.pop(ERROR, None):
             st.error(error, icon=":material/error:")
@@ -112,7 +131,7 @@ def branch_panel(loaded, trace: Trace, moment_index: int) -> None:
         if moment_index >= len(node.trace.moments):
             st.info(f"This branch has {len(node.trace.moments)} moments; pick an earlier moment to branch it.")
             return
-        branch_controls(tree, loaded, node.id, moment_index, key)
+        branch_controls(current, tree, loaded, node.id, moment_index, key)
         if node.parent is not None:
             branch_view(tree.node(node.parent).trace, node.trace, node.moment, moment_index)
 

@@ -1,7 +1,9 @@
-"""The trace page's caches: expensive views of one moment, computed on request and kept per process.
+"""The trace page's current trace and its caches: expensive views of one moment, computed on request and kept
+per process.
 
-Every cache is keyed by the trace's key (a fresh id per run, the file's hash per upload), the moment and
-the view's own settings; the model and the trace themselves are passed unhashed (leading underscore).
+Every cache is keyed by the trace's key (a fresh id per run, the file's hash per upload, the lesson's id), the
+moment and the view's own settings; the model and the trace themselves are passed unhashed (leading
+underscore). So a view cached before the trace was spilled to disk is found again after it was read back.
 """
 
 from __future__ import annotations
@@ -9,26 +11,34 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from dataclasses import dataclass
 
 import numpy as np
 import streamlit as st
 
 from components.bertviz_view import BertvizPage, bertviz_page
+from page_glue.session_memory import hold
 from tracing.core.trace import Trace, load_trace
+from tracing.core.trace_store import TRACE_CODEC
 from tracing.export.html import render_html
 from tracing.inspection.attention import prefix_attention, prefix_tokens
 from tracing.inspection.attribution import Attribution, AttributionSettings, attribute_moment
 from tracing.inspection.logit_lens import LogitLens, logit_lens
+from tracing.lessons.lesson import Note
 
 
-@dataclass(eq=False)
 class CurrentTrace:
-    """The trace a session is looking at and the key its cached views are filed under."""
+    """The trace a session is looking at, the key its cached views are filed under, and a short label saying
+    where it came from. The trace itself is kept in the process's trace store, within the session's memory
+    budget: `trace` reads it back from disk if it was spilled."""
 
-    trace: Trace
-    key: str
-    name: str  # a short label: where it came from
+    def __init__(self, trace: Trace, key: str, name: str) -> None:
+        self.key = key
+        self.name = name
+        self.held = hold(trace, TRACE_CODEC)
+
+    @property
+    def trace(self) -> Trace:
+        return self.held.get()
 
 
 def trace_to_bytes(trace: Trace) -> bytes:
@@ -77,8 +87,8 @@ def lens_for(trace_key: str, moment: int, top_k: int, _loaded, _trace: Trace) ->
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
-def trace_html(trace_key: str, _trace: Trace) -> str:
-    return render_html(_trace)
+def trace_html(trace_key: str, _trace: Trace, title: str | None = None, notes: tuple[Note, ...] = ()) -> str:
+    return render_html(_trace, title, notes)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

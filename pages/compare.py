@@ -3,7 +3,8 @@
 The moment being looked at lives in one session key (``compare_moment``), kept by the moment navigator the
 Trace page shares; its slider and buttons, a click on either token strip and a click on the KL timeline all
 write it, so both sides always show the same moment.
-Results live in the session (``RESULT``, ``CONSISTENCY``); models are loaded once per process.
+Results live in the session as handles on the process's trace store (``RESULT``, ``CONSISTENCY``), within the
+session's memory budget; models are loaded once per process.
 """
 
 from __future__ import annotations
@@ -18,14 +19,15 @@ from model_zoo import ModelEntry, default_entry, load_catalog
 from model_zoo.kinds import get_kind
 from page_glue.models import get_model
 from page_glue.navigator import MomentNavigator
+from page_glue.session_memory import COMPARISON_CODEC, CONSISTENCY_CODEC, hold
 from page_glue.side_panels import moment_side
 from tracing.core.trace import DecodingSettings, Trace
 from tracing.experiments.compare import compare_traces
 from tracing.experiments.comparison import Comparison
 from tracing.experiments.consistency import DEFAULT_ANSWER_PATTERN, Consistency, consistency
 
-RESULT = "compare_result"  # Comparison
-CONSISTENCY = "compare_consistency"  # Consistency
+RESULT = "compare_result"  # Held[Comparison]
+CONSISTENCY = "compare_consistency"  # Held[Consistency]
 PROMPT = "compare_prompt"
 DEFAULT_PROMPT = "What is 47 + 38? Think step by step, then end with 'Answer: N'."
 
@@ -94,11 +96,12 @@ def run_comparison(a: str, b: str) -> None:
         return
     try:
         with st.spinner(f"{lead} decodes, the other side reads its tokens…"):
-            st.session_state[RESULT] = compare_traces(loaded_a, loaded_b, prompt, settings, lead=lead, own_path=own)
+            result = compare_traces(loaded_a, loaded_b, prompt, settings, lead=lead, own_path=own)
     except ValueError as exc:
         st.error(str(exc), icon=":material/error:")
         return
-    navigator(st.session_state[RESULT]).restart()
+    st.session_state[RESULT] = hold(result, COMPARISON_CODEC)
+    navigator(result).restart()
 
 
 def side_name(result: Comparison, side: str) -> str:
@@ -180,12 +183,12 @@ def consistency_section(model_id: str) -> None:
             try:
                 with st.spinner(f"Sampling {n} paths…"):
                     prompt = st.session_state.get(PROMPT, DEFAULT_PROMPT)
-                    st.session_state[CONSISTENCY] = consistency(loaded, prompt, int(n), settings, pattern)
+                    paths = consistency(loaded, prompt, int(n), settings, pattern)
+                st.session_state[CONSISTENCY] = hold(paths, CONSISTENCY_CODEC)
             except ValueError as exc:
                 st.error(str(exc), icon=":material/error:")
-    result: Consistency | None = st.session_state.get(CONSISTENCY)
-    if result is not None:
-        consistency_view(result)
+    if (held := st.session_state.get(CONSISTENCY)) is not None:
+        consistency_view(held.get())
 
 
 def consistency_view(result: Consistency) -> None:
@@ -213,7 +216,7 @@ if entries:
     compare_tab, consistency_tab = st.tabs(["Two models, moment by moment", "Consistency of reasoning"])
     with compare_tab:
         run_comparison(model_a, model_b)
-        if (result := st.session_state.get(RESULT)) is not None:
-            explorer(result)
+        if (held := st.session_state.get(RESULT)) is not None:
+            explorer(held.get())
     with consistency_tab:
         consistency_section(model_a)

@@ -1,4 +1,5 @@
-"""Trace page: run a prompt, watch it grow, then explore it one moment at a time.
+"""Trace page: run a prompt, watch it grow, then explore it one moment at a time; or open a lesson from the
+class gallery (``?trace=<id>``) with its notes at their moments, and pin notes to save one.
 
 The moment being looked at lives in one session key (``trace_moment``), kept by the moment navigator the
 Compare page shares; its slider and buttons, a click on a generated token and a click on the timeline all
@@ -12,13 +13,24 @@ import streamlit as st
 from components.timeline import timeline
 from components.token_strip import StripToken, clickable_strip, static_strip, unsure_colour
 from page_glue.branch_panel import branch_panel
+from page_glue.lesson_notes import (
+    draft_for,
+    follow_note_head,
+    leave_link,
+    lesson_bar,
+    linked_lesson,
+    note_box,
+    noted_moments,
+)
 from page_glue.models import get_model, model_picker
 from page_glue.navigator import MomentNavigator
 from page_glue.panels import draw_in_columns
+from page_glue.session_memory import settings_problem
 from page_glue.trace_cache import CurrentTrace, trace_file_bytes, trace_from_bytes, trace_html
 from page_glue.trace_panels import TRACE_PANELS, trace_model
 from page_glue.trace_run import TraceRun, start_run
 from tracing.core.trace import DecodingSettings, Moment
+from tracing.lessons.lesson import Note
 
 CURRENT = "trace_current"  # CurrentTrace
 RUN = "trace_run"  # TraceRun in progress
@@ -39,6 +51,7 @@ def navigator(current: CurrentTrace) -> MomentNavigator:
 def show(current: CurrentTrace) -> None:
     st.session_state[CURRENT] = current
     navigator(current).restart()
+    leave_link(current)
 
 
 # ---- running ---------------------------------------------------------------------------------------------
@@ -92,12 +105,14 @@ def run_controls(model_id: str | None) -> None:
             st.session_state[RUN] = start_run(loaded, prompt, settings)
 
 
-def moment_box(moment: Moment, clickable: bool) -> StripToken:
+def moment_box(moment: Moment, clickable: bool, note: Note | None = None) -> StripToken:
+    title = f"moment {moment.index}: p = {moment.prob:.3f}, rank {moment.rank}"
     return StripToken(
         text=moment.token,
         background=unsure_colour(moment.prob),
-        title=f"moment {moment.index}: p = {moment.prob:.3f}, rank {moment.rank}",
+        title=title if note is None else f"{title}\nnote: {note.text}",
         index=moment.index if clickable else None,
+        mark=note is not None,
     )
 
 
@@ -140,28 +155,40 @@ def explorer() -> None:
     if count == 0:
         st.info("This trace has no moments (the run was stopped before the first token).")
         return
+    lesson_bar(current)
     moments = navigator(current)
     moment = moments.draw()
+    notes = noted_moments(current)
+    follow_note_head(current, moment)
     with st.expander(f"Prompt as the model read it ({trace.prompt_len} tokens)"):
         prompt_ids = trace.prompt_ids
         static_strip([StripToken(t) for t in trace.prompt_tokens] if prompt_ids else [])
     clickable_strip(
-        [moment_box(m, clickable=True) for m in trace.moments],
+        [moment_box(m, clickable=True, note=notes.get(m.index)) for m in trace.moments],
         key="trace_tokens",
         on_click=moments.set,
         selected=moment,
-        legend="Click a token to look at its moment; red = the model was unsure (low probability).",
+        legend="Click a token to look at its moment; red = the model was unsure (low probability)"
+        + ("; an amber dot = a note." if notes else "."),
     )
     timeline(trace, moment, key="trace_timeline", on_pick=moments.set)
     m = trace.moments[moment]
     chosen = trace.moment_piece(moment)
-    st.markdown(f"#### Moment {moment} of {count - 1}: chose `{chosen.label}` with p = {m.prob:.3f} (rank {m.rank})")
+    heading, note = st.columns([3, 2], vertical_alignment="top")
+    heading.markdown(
+        f"#### Moment {moment} of {count - 1}: chose `{chosen.label}` with p = {m.prob:.3f} (rank {m.rank})"
+    )
+    with note:
+        note_box(current, moment)
     draw_in_columns(TRACE_PANELS, trace, moment, current, moment, lambda: trace_model(current))
-    branch_panel(lambda: trace_model(current), trace, moment)
+    branch_panel(lambda: trace_model(current), current, moment)
 
 
 def trace_files(current: CurrentTrace) -> None:
+    """The trace's line and its downloads (made on click, from the handle: the page keeps no trace itself); the
+    HTML page carries the lesson's title and notes as they are at the click."""
     trace = current.trace
+    draft = draft_for(current)
     cols = st.columns([3, 1, 1.4])
     cols[0].caption(
         f"`{trace.identity.name}` · {len(trace.moments)} tokens · stopped by {trace.stop_reason} · "
@@ -169,7 +196,7 @@ def trace_files(current: CurrentTrace) -> None:
     )
     cols[1].download_button(
         "Trace file",
-        data=lambda: trace_file_bytes(current.key, trace),
+        data=lambda: trace_file_bytes(current.key, current.trace),
         file_name="momentscope-trace.safetensors",
         mime="application/octet-stream",
         icon=":material/download:",
@@ -178,7 +205,7 @@ def trace_files(current: CurrentTrace) -> None:
     )
     cols[2].download_button(
         "Offline HTML page",
-        data=lambda: trace_html(current.key, trace),
+        data=lambda: trace_html(current.key, current.trace, draft.title or None, draft.sorted_notes()),
         file_name="momentscope-trace.html",
         mime="text/html",
         icon=":material/download:",
@@ -198,6 +225,11 @@ def open_upload() -> None:
 
 
 st.header("Trace", anchor=False)
+if problem := settings_problem():
+    st.warning(problem, icon=":material/memory:")
+if (lesson := linked_lesson()) is not None:
+    show(lesson)
+    st.session_state[PROMPT] = lesson.trace.prompt  # so Run traces the lesson's prompt again
 model_id = model_picker()
 run_controls(model_id)
 with st.expander("Open a saved trace"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
 from tests.tiny_adapter import make_tiny_adapter, temp_home
@@ -21,6 +22,20 @@ def _model_ready(smollm):
 def app_test(script: str, timeout: float = 180) -> AppTest:
     """An AppTest of a script given relative to the repo root (AppTest resolves relative paths oddly)."""
     return AppTest.from_file(str(REPO / script), default_timeout=timeout)
+
+
+def deferred_downloads(monkeypatch) -> dict:
+    """Download buttons' data makers, by file id, as the page registers them (a test calls one as a click would)."""
+    produced = {}
+    real = MediaFileManager.add_deferred
+
+    def keep(self, data_callable, *args, **kwargs):
+        file_id = real(self, data_callable, *args, **kwargs)
+        produced[file_id] = data_callable
+        return file_id
+
+    monkeypatch.setattr(MediaFileManager, "add_deferred", keep)
+    return produced
 
 
 @pytest.fixture(scope="module")

@@ -37,5 +37,5 @@ def test_an_adapter_trace_is_attributed_and_explored_on_the_trace_page(adapter_h
     at.number_input(key=f"{prefix}_after").set_value(1)
     at.button(key=f"{prefix}_go").click().run()
     assert not at.exception and not at.error
-    branch = at.session_state["branch_trees"][-1].node("b1").trace
+    branch = at.session_state["branch_trees"][-1][1].get().node("b1").trace
     assert branch.identity == trace.identity and branch.generated_ids[:2] == trace.generated_ids[:2]

@@ -16,10 +16,10 @@ def script():
     import streamlit as st
 
     from page_glue.branch_panel import branch_panel
+    from page_glue.trace_cache import CurrentTrace
 
-    branch_panel(
-        lambda: st.session_state["test_model"], st.session_state["test_trace"], st.session_state["test_moment"]
-    )
+    current = st.session_state.setdefault("test_current", CurrentTrace(st.session_state["test_trace"], "t", "test"))
+    branch_panel(lambda: st.session_state["test_model"], current, st.session_state["test_moment"])
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +55,7 @@ def test_branch_from_the_top_k_then_from_typed_text(smollm, trace):
     at.number_input(key=f"{prefix}_after").set_value(2)
     at.button(key=f"{prefix}_go").click().run()
     assert not at.exception, at.exception
-    tree = at.session_state["branch_trees"][-1]
+    tree = at.session_state["branch_trees"][-1][1].get()
     assert at.session_state[key] == "b1" and tree.node("b1").trace.generated_ids[2] == runner_up
     assert len(tree.node("b1").trace.moments) == 5  # 2 shared + forced + 2 after
     assert any(m.value.startswith("**Parent:**") for m in at.markdown)
@@ -67,6 +67,7 @@ def test_branch_from_the_top_k_then_from_typed_text(smollm, trace):
     at.number_input(key=f"{prefix}_after").set_value(1)
     at.button(key=f"{prefix}_go").click().run()
     assert not at.exception, at.exception
+    tree = at.session_state["branch_trees"][-1][1].get()
     second = tree.node("b2")
     assert second.parent == "b1" and at.session_state[key] == "b2"
     assert second.trace.info["branch"]["forced_tokens"] == [" bright", " blue"]

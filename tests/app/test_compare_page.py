@@ -39,7 +39,7 @@ def test_base_against_its_adapter_with_one_moment_selector(adapter_home):
     at.toggle(key="compare_own").set_value(True)
     at.button(key="compare_run").click().run()
     assert not at.exception, at.exception
-    result = at.session_state["compare_result"]
+    result = at.session_state["compare_result"].get()
     assert result.trace_a.adapter is None and result.trace_b.adapter == TINY_ADAPTER
     assert len(result.moments) == 5 and result.own_path is not None
     assert moment_heading(at) == 0
@@ -70,7 +70,7 @@ def test_consistency_section_shows_answers_and_the_split(adapter_home):
     at.number_input(key="consistency_max_new").set_value(5)
     at.button(key="consistency_run").click().run()
     assert not at.exception, at.exception
-    result = at.session_state["compare_consistency"]
+    result = at.session_state["compare_consistency"].get()
     assert result.seeds == [0, 1] and len(result.paths) == 2
     labels = [m.label for m in at.metric]
     assert {"Majority answer", "Agreement", "Paths first part"} <= set(labels)

@@ -13,10 +13,9 @@ import time
 import pytest
 from streamlit.components.v2.bidi_component.main import _make_trigger_id
 from streamlit.proto.WidgetStates_pb2 import WidgetState
-from streamlit.runtime.media_file_manager import MediaFileManager
 
 from page_glue.trace_cache import CurrentTrace, trace_from_bytes, trace_to_bytes
-from tests.app.conftest import app_test
+from tests.app.conftest import app_test, deferred_downloads
 from tracing.core.decode import trace_generation
 from tracing.core.trace import DecodingSettings
 
@@ -200,15 +199,7 @@ def test_bertviz_view_is_offline_and_small(short_trace):
 
 
 def test_trace_file_downloads_and_uploads_back_equal(short_trace, monkeypatch):
-    produced = {}
-    real = MediaFileManager.add_deferred
-
-    def keep(self, data_callable, *args, **kwargs):
-        file_id = real(self, data_callable, *args, **kwargs)
-        produced[file_id] = data_callable
-        return file_id
-
-    monkeypatch.setattr(MediaFileManager, "add_deferred", keep)
+    produced = deferred_downloads(monkeypatch)
     at = page_with(short_trace)
     data = produced[at.download_button(key="trace_download").proto.deferred_file_id]()
     html = produced[at.download_button(key="trace_download_html").proto.deferred_file_id]()
@@ -316,7 +307,7 @@ def test_trace_page_branches_at_the_chosen_moment(short_trace):
     at.number_input(key=f"{prefix}_after").set_value(1)
     at.button(key=f"{prefix}_go").click().run()
     assert not at.exception, at.exception
-    branch = at.session_state["branch_trees"][-1].node("b1").trace
+    branch = at.session_state["branch_trees"][-1][1].get().node("b1").trace
     assert branch.generated_ids[:4] == short_trace.generated_ids[:4]  # shared prefix up to the moment
     assert branch.generated_ids[4] != short_trace.generated_ids[4]  # the runner-up token, forced
 

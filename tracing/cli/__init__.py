@@ -15,10 +15,11 @@ import sys
 
 from tracing.cli.experiment_commands import SUBCOMMANDS as EXPERIMENT_COMMANDS
 from tracing.cli.intervention_commands import SUBCOMMANDS as INTERVENTION_COMMANDS
+from tracing.cli.lesson_commands import SUBCOMMANDS as LESSON_COMMANDS
 from tracing.cli.options import USAGE_ERROR, Subcommand, UsageError
 from tracing.cli.trace_commands import SUBCOMMANDS as TRACE_COMMANDS
 
-SUBCOMMANDS: dict[str, Subcommand] = TRACE_COMMANDS | EXPERIMENT_COMMANDS | INTERVENTION_COMMANDS
+SUBCOMMANDS: dict[str, Subcommand] = TRACE_COMMANDS | EXPERIMENT_COMMANDS | INTERVENTION_COMMANDS | LESSON_COMMANDS
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,18 +7,23 @@ attended on average. Arrow keys step through the moments.
 
 Tokens are read in context: a character split over several tokens shows on each (underlined, faded after
 the first part) with its bytes in the hover; labels mark a part as ``小¹⁄₂``. The fonts include CJK ones.
+
+A lesson's page carries its title and its notes: a noted token is marked in the text, and its note (with the
+head it points at) heads the panel of its moment.
 """
 
 from __future__ import annotations
 
 import html
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from tracing.core.token_text import EMPTY_TOKEN, MONO_FONT_STACK, TEXT_FONT_STACK, TokenPiece
 from tracing.core.trace import Trace
+from tracing.lessons.lesson import Note
 
 FOCUS_POSITIONS = 5
 
@@ -51,11 +56,13 @@ def segments(piece: TokenPiece) -> list[list[str]]:
     return runs or [[EMPTY_TOKEN, "frag"]]
 
 
-def page_data(trace: Trace) -> dict:
+def page_data(trace: Trace, title: str | None = None, notes: Sequence[Note] = ()) -> dict:
     pieces = trace.token_pieces()
     all_tokens = [piece.label for piece in pieces]
+    by_moment = {note.moment: note for note in notes}
     s = trace.settings
     return {
+        "title": title,
         "model": trace.identity.label,
         "prompt": trace.prompt,
         "decoding": (
@@ -82,10 +89,15 @@ def page_data(trace: Trace) -> dict:
                     )
                 ],
                 "attention": attention_summary(m.attention, trace.prompt_len, all_tokens),
+                "lesson_note": _note_data(by_moment.get(m.index)),
             }
             for m, piece in zip(trace.moments, pieces[trace.prompt_len :], strict=True)
         ],
     }
+
+
+def _note_data(note: Note | None) -> dict | None:
+    return None if note is None else {"text": note.text, "head": note.head_label}
 
 
 STYLE = """
@@ -100,7 +112,9 @@ width:100%;font-size:12px}td,th{padding:2px 4px;text-align:left}.bar{background:
 .bar.off{background:#b0bec5}.gen{background:#fb8c00}.grid td{width:14px;height:14px;padding:0}
 h2{font-size:15px;margin:12px 0 4px}.muted{color:#777;font-size:12px}code{background:#eee;padding:0 3px;white-space:pre;
 font-family:MONO_FONTS}.part{text-decoration:underline dotted;text-underline-offset:3px}.part.later{opacity:.45}.tok.sel .part.later{opacity:1}
-.frag{font-size:.8em;opacity:.7}
+.frag{font-size:.8em;opacity:.7}.tok.noted{box-shadow:inset 0 -3px 0 #f9a825}
+.note{background:#fff8e1;border-left:4px solid #f9a825;padding:6px 10px;margin:4px 0 8px;white-space:pre-wrap}
+.note .head{font-size:12px;color:#6d4c00}
 """.replace("TEXT_FONTS", TEXT_FONT_STACK).replace("MONO_FONTS", MONO_FONT_STACK)
 
 SCRIPT = """
@@ -117,7 +131,9 @@ D.moments.forEach((m, i) => {
     span.appendChild(run);
   }
   span.style.background = `rgba(216,27,96,${(1 - m.prob) * 0.45})`;
-  span.title = `#${i}  p=${m.prob.toFixed(4)}  rank ${m.rank}  entropy ${m.entropy.toFixed(3)}` + (m.note ? `\\n${m.note}` : '');
+  span.title = `#${i}  p=${m.prob.toFixed(4)}  rank ${m.rank}  entropy ${m.entropy.toFixed(3)}` + (m.note ? `\\n${m.note}` : '')
+    + (m.lesson_note ? `\\nnote: ${m.lesson_note.text}` : '');
+  if (m.lesson_note) span.classList.add('noted');
   span.onclick = () => select(i);
   text.appendChild(span);
   if (m.token.includes('\\u21b5')) text.appendChild(document.createElement('br'));
@@ -128,7 +144,10 @@ function select(i) {
   current = Math.max(0, Math.min(D.moments.length - 1, i));
   document.querySelectorAll('.tok').forEach(s => s.classList.toggle('sel', +s.dataset.i === current));
   const m = D.moments[current];
-  let h = `<h2>Moment ${current}: <code title="${esc(m.note)}">${esc(m.label)}</code></h2>
+  let h = `<h2>Moment ${current}: <code title="${esc(m.note)}">${esc(m.label)}</code></h2>`;
+  if (m.lesson_note) h += `<div class="note">${esc(m.lesson_note.text)}${m.lesson_note.head
+    ? `<div class="head">look at ${esc(m.lesson_note.head)}</div>` : ''}</div>`;
+  h += `
     <div>p = ${m.prob.toFixed(4)} &middot; rank ${m.rank} &middot; entropy ${m.entropy.toFixed(3)} nats
     &middot; ${m.eligible} eligible</div><h2>Top ${m.top.length}</h2><table>`;
   for (const [tok, p, ok] of m.top) h += `<tr><td><code>${esc(tok)}</code>${ok ? '' : ' <span class="muted">(not eligible)</span>'}</td>
@@ -156,16 +175,17 @@ select(0);
 """
 
 
-def render_html(trace: Trace) -> str:
-    """The page as a string."""
-    data = page_data(trace)
+def render_html(trace: Trace, title: str | None = None, notes: Sequence[Note] = ()) -> str:
+    """The page as a string; a lesson's ``title`` heads it and its ``notes`` show at their moments."""
+    data = page_data(trace, title, notes)
     payload = json.dumps(data, ensure_ascii=False).replace("</", "<\\/")  # no early </script>
     e = html.escape
+    heading = f"{e(title)}</h1><div>{e(data['model'])} &middot; " if title else f"{e(data['model'])}</h1><div>"
+    noted = f" &middot; {len(notes)} notes" if notes else ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>Trace: {e(trace.identity.label)}</title><style>{STYLE}</style></head>
-<body><header><h1>{e(data["model"])}</h1>
-<div>{e(data["decoding"])} &middot; {len(trace.moments)} moments &middot; stopped by {e(trace.stop_reason)}</div></header>
+<title>{e(title or "Trace: " + trace.identity.label)}</title><style>{STYLE}</style></head>
+<body><header><h1>{heading}{e(data["decoding"])} &middot; {len(trace.moments)} moments{noted} &middot; stopped by {e(trace.stop_reason)}</div></header>
 <main><section id="text"><details><summary>prompt ({trace.prompt_len} tokens, as the model read it)</summary>
 <span class="prompt">{e(trace.rendered_prompt)}</span></details><div id="generated"></div></section>
 <aside id="panel"></aside></main>
@@ -174,8 +194,8 @@ def render_html(trace: Trace) -> str:
 """
 
 
-def write_html(trace: Trace, path: str | Path) -> Path:
+def write_html(trace: Trace, path: str | Path, title: str | None = None, notes: Sequence[Note] = ()) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_html(trace), encoding="utf-8")
+    path.write_text(render_html(trace, title, notes), encoding="utf-8")
     return path

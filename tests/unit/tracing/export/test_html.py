@@ -83,3 +83,26 @@ def test_export_of_a_chinese_trace_shows_characters_not_bytes(cjk_trace):
     assert not any("‹" in text or "\\x" in text for m in moments for text, _ in m["segments"])
     assert all("\\x" not in m["label"] and "‹" not in m["label"] for m in moments)
     assert any(m["note"].startswith("part 1 of 3 of 🍎") for m in moments)
+
+
+def test_a_lessons_page_carries_its_title_and_its_notes_at_their_moments():
+    from tracing.lessons.lesson import Note
+
+    trace = make_trace()
+    notes = [Note(1, "看这里：第 2 层第 1 个头 <b>不是</b> HTML", layer=2, head=1), Note(3, "最后一步")]
+    page = render_html(trace, title="注意力的一课", notes=notes)
+    assert "<title>注意力的一课</title>" in page and "<h1>注意力的一课</h1>" in page
+    assert "2 notes" in page
+    data = embedded_data(page)
+    assert data["title"] == "注意力的一课"
+    shown = [m["lesson_note"] for m in data["moments"]]
+    assert shown == [
+        None,
+        {"text": notes[0].text, "head": "layer 2, head 1"},
+        None,
+        {"text": "最后一步", "head": None},
+        None,
+    ]
+    assert "<b>不是</b>" not in page.split('id="trace-data"')[0]  # note text only inside the JSON, escaped when drawn
+    assert "esc(m.lesson_note.text)" in page
+    assert "<h1>" + trace.identity.label in render_html(trace)  # without a lesson, the model heads the page
