@@ -20,7 +20,7 @@ from components.probabilities import probability_bars
 from components.timeline import selected_moment
 from model_zoo.attention_layout import has_known_layout, missing_layout_reason
 from page_glue import intervention_cache as cache
-from page_glue.branch_panel import PENDING, tree_for
+from page_glue.branch_panel import PENDING, keep_tree, tree_for
 from page_glue.navigator import MomentNavigator
 from page_glue.trace_cache import CurrentTrace
 from tracing.core.trace import Trace
@@ -158,14 +158,15 @@ def intervention_picker(trace: Trace, moment: int, method: str, scope: str):
 
 
 def _grow(current: CurrentTrace, loaded, moment: int, intervention, after: int) -> None:
-    tree = tree_for(current.trace)
+    tree = tree_for(current)
     settings = replace(current.trace.settings, max_new_tokens=moment + after)
     try:
         node = grow_under(tree, loaded, "root", moment, intervention, settings)
     except ValueError as exc:
         st.session_state["iv_error"] = str(exc)
         return
-    st.session_state[PENDING] = (f"branch_{id(tree)}_node", node.id)
+    keep_tree(current.key, tree)
+    st.session_state[PENDING] = (f"branch_{current.key}_node", node.id)  # the branch panel's picker
     st.session_state["iv_grown"] = node.label
 
 

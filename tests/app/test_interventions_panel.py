@@ -60,7 +60,8 @@ def test_an_ablation_continues_into_the_branch_tree(cjk_short):
     click(at, "Apply")
     assert "head 29.0 zero-ablated at the moment's position" in markdown_text(at)
     click(at, "Continue from here under it")
-    tree = at.session_state["branch_trees"][-1]
+    _, held = at.session_state["branch_trees"][-1]  # (trace key, the tree held in the trace store)
+    tree = held.get()
     assert [node.label for _, node in tree.walk()][
         1
     ] == f"at moment {MOMENT}: head 29.0 zero-ablated at the moment's position"
