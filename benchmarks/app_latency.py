@@ -9,8 +9,10 @@ Side by side in one run, on the offline default model with a Chinese prompt, war
   all three panels redrawn for that moment (``--clicks`` clicks). Goal <= 0.5 s.
 - ``attribution_ratio``: click on "Attribute moment M" (Input x Gradient) -> the drawn result, divided by the
   engine's `attribute_moment` of the same moment alone (medians over ``--moments``). Goal <= 1.3.
-- ``users4_ratio``: ``--users`` browser sessions click Run on a ``--user-tokens``-token trace at the same
-  moment; their mean time to an explorable trace divided by one session's alone. Reported.
+- ``users4_ratio``: ``--users`` browser sessions, each warmed by a run of its own (a tab's first chart loads
+  and compiles plotly.js: seconds of CPU that a real user's own machine spends, not the server's), click Run
+  on a ``--user-tokens``-token trace at the same moment (twice); their mean time to an explorable trace
+  divided by one session's alone (median of two). Goal <= 2.0 (batched decoding, `model_zoo.batching`).
 
 The engine is timed in a subprocess before the browser runs and again after (the median of both counts), so
 background load hits both sides alike.
@@ -239,8 +241,10 @@ def browser_timings(args) -> dict:
 
         contexts = [browser.new_context(viewport={"width": 1500, "height": 1000}) for _ in range(args.users)]
         pages = [open_trace_page(c, url, args.user_tokens) for c in contexts]
-        alone = timed_run(pages[0], 120)
-        together = concurrent_runs(pages, 240)
+        for page in pages:  # each tab's first run loads and compiles plotly.js, seconds of CPU on this machine
+            timed_run(page, 120)
+        alone = statistics.median(timed_run(page, 120) for page in pages[:2])
+        together = [statistics.mean(concurrent_runs(pages, 240)) for _ in range(2)]
         browser.close()
     return {
         "trace_seconds": runs,
@@ -289,7 +293,7 @@ def main() -> None:
         "moment_switch_seconds": round(statistics.median(app["switch_seconds"]), 3),
         "attribution_ratio": round(app_attribution / engine_attribution, 3),
         "users4_ratio": round(statistics.mean(app["together_seconds"]) / app["alone_seconds"], 3),
-        "goals": {"trace_ratio": 1.2, "moment_switch_seconds": 0.5, "attribution_ratio": 1.3},
+        "goals": {"trace_ratio": 1.2, "moment_switch_seconds": 0.5, "attribution_ratio": 1.3, "users4_ratio": 2.0},
         "app_trace_seconds": [round(s, 3) for s in app["trace_seconds"]],
         "engine_trace_seconds": [round(s, 3) for s in before["trace_seconds"] + after["trace_seconds"]],
         "torch_threads": before["torch_threads"],  # both sides; the app sets it as it loads a model
