@@ -35,7 +35,11 @@ from tracing.lessons.lesson import Note
 CURRENT = "trace_current"  # CurrentTrace
 RUN = "trace_run"  # TraceRun in progress
 PROMPT = "trace_prompt"
-PROGRESS_SECONDS = 0.3
+# How often the growing generation is redrawn. Each redraw costs the browser about 0.08 s of CPU (Streamlit's
+# frontend re-renders and re-lays out the page); at 0.3 s, four tabs tracing at once on a 2-core server spent
+# twice the CPU of the batched decode itself in their browsers (10-13 CPU-s against 6.5 at 1 s, measured with
+# the users4 run of benchmarks/app_latency.py). The end of a run is shown at once either way (wait_if_ending).
+PROGRESS_SECONDS = 1.0
 STARTERS = {
     "Arithmetic": "What is 47 + 38? Think step by step.",
     "Capital": "What is the capital of Australia? Answer in one sentence.",
