@@ -15,7 +15,7 @@ from components.finetune_jobs import evaluation_table, job_progress, job_table
 from components.finetune_samples import length_metrics, preview_table, problem_list, sample_generations
 from finetune.config import ALL_LINEAR, PRESETS, estimate, preset
 from finetune.data import FORMATS, load_examples
-from finetune.jobs import JobStore, default_store_path
+from finetune.jobs import FINETUNE, JobStore, default_store_path
 from finetune.launcher import enforce_stops, launch, stop
 from finetune.mapping import STYLES, ColumnMapping, guess_mapping
 from finetune.sample_data import sample_path
@@ -201,7 +201,7 @@ def draw_jobs(polling_fast: bool) -> None:
     fragment the page script calls)."""
     store = job_store()
     enforce_stops(store)
-    jobs = store.list_jobs()
+    jobs = store.list_jobs(FINETUNE)
     if any(j.active for j in jobs) != polling_fast:
         st.rerun()
     job_table(jobs)
@@ -229,7 +229,7 @@ idle_jobs_panel = st.fragment(run_every=IDLE_POLL_SECONDS, key="ft_jobs_idle")(d
 
 
 def jobs_panel() -> None:
-    if any(j.active for j in job_store().list_jobs()):
+    if any(j.active for j in job_store().list_jobs(FINETUNE)):
         live_jobs_panel(True)
     else:
         idle_jobs_panel(False)
