@@ -60,7 +60,7 @@ def reliability_figure(evaluation: Evaluation) -> go.Figure:
             )
         )
     figure.update_layout(
-        xaxis={"title": "confidence (probability of the answer's tokens)", "range": [0, 1]},
+        xaxis={"title": "confidence (answer probability)", "range": [0, 1]},
         yaxis={"title": "accuracy", "range": [0, 1.05]},
         height=340,
         margin={"l": 10, "r": 10, "t": 30, "b": 10},

@@ -8,6 +8,7 @@ Widgets only: tracing/experiments/ evaluates, page_glue/ wires, components/evalu
 from __future__ import annotations
 
 from dataclasses import asdict
+from pathlib import Path
 
 import streamlit as st
 
@@ -31,7 +32,8 @@ NO_ADAPTER = "(none: the base model alone)"
 
 
 def choose_questions() -> dict | None:
-    """The config's question source (``questions_file`` or ``finetune_job``), or None until one is usable."""
+    """The config's question source (``questions_file`` or ``finetune_job``) and the job's name, or None until
+    one is usable."""
     source = st.radio("Questions", [UPLOAD, HELD_OUT], horizontal=True, key="ev_source")
     if source == HELD_OUT:
         jobs = [j for j in job_store().list_jobs(FINETUNE) if j.status == "succeeded"]
@@ -40,7 +42,7 @@ def choose_questions() -> dict | None:
             return None
         job = st.selectbox("Fine-tune job", jobs, format_func=lambda j: f"job {j.id} · {j.name}", key="ev_ft_job")
         st.caption(f"The {job.result.get('heldout', 'held-out')} examples this job measured its exact match on.")
-        return {"finetune_job": job.id}
+        return {"finetune_job": job.id, "name": f"held-out of job {job.id}"}
     upload = st.file_uploader(
         "Questions with known answers (CSV, JSONL or JSON: question, answer, optional reference solution)",
         type=list(FORMATS),
@@ -58,7 +60,7 @@ def choose_questions() -> dict | None:
         f"{len(found.questions)} questions, {with_reference} with a reference solution · columns: "
         + ", ".join(f"{role} = `{column}`" for role, column in found.columns.items())
     )
-    return {"questions_file": str(saved_questions(raw, upload.name))}
+    return {"questions_file": str(saved_questions(raw, upload.name)), "name": Path(upload.name).stem}
 
 
 def choose_models(model_id: str) -> list[str]:
