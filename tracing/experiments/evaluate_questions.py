@@ -9,10 +9,10 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from pathlib import Path
 
 from finetune.answers import FoundAnswer
+from model_zoo.batching import MAX_ROWS
 from tracing.core.batch import trace_all
 from tracing.core.trace import DecodingSettings, Trace
 from tracing.experiments.answers import AnswerRule
@@ -95,10 +95,12 @@ def evaluate_model(
     should_stop: Callable[[], bool] | None = None,
     on_done: Callable[[int], None] | None = None,
     trace_folder: str | Path | None = None,
+    at_once: int = MAX_ROWS,
 ) -> ModelRun:
     """One model's results on ``questions``, in their order. ``on_done(n)`` hears how many questions are
     answered so far (from the decoding threads); ``should_stop`` ends the decodes early and raises `Stopped`.
-    With ``trace_folder`` each question's greedy trace is saved there (named in its result)."""
+    With ``trace_folder`` each question's greedy trace is saved there (named in its result); ``at_once``
+    questions decode together (1: one after another, the benchmark's baseline)."""
     if problems := settings.problems():
         raise ValueError("; ".join(problems))
     rule = AnswerRule(settings.answer_pattern, settings.last_number)
@@ -110,6 +112,7 @@ def evaluate_model(
         [(q.question, greedy) for q in questions],
         should_stop=should_stop,
         on_trace=None if settings.paths else count,
+        at_once=at_once,
         attention=False,
     )
     if any(t.stop_reason == "stopped" for t in traces):
@@ -145,8 +148,3 @@ def evaluate_model(
             )
         )
     return ModelRun(identity.name, identity.base, identity.adapter, results, time.perf_counter() - started)
-
-
-def reindexed(questions: Sequence[Question]) -> list[Question]:
-    """Questions numbered 0.. in their order (a share of a set keeps its own numbers otherwise)."""
-    return [replace(q, index=i) for i, q in enumerate(questions)]
