@@ -18,7 +18,8 @@ from components.finetune_samples import problem_list
 from finetune.jobs import FINETUNE
 from finetune.launcher import enforce_stops, stop
 from model_zoo.adapters import registered_adapters
-from page_glue.evaluation_glue import job_results, job_store, open_on_trace, saved_questions
+from page_glue.evaluation_glue import job_results, open_on_trace
+from page_glue.job_files import job_store, saved_upload
 from page_glue.models import model_picker
 from tracing.experiments.evaluation import EvaluationSettings
 from tracing.experiments.evaluation_job import KIND, EvaluationJobConfig, launch_evaluation
@@ -60,7 +61,7 @@ def choose_questions() -> dict | None:
         f"{len(found.questions)} questions, {with_reference} with a reference solution · columns: "
         + ", ".join(f"{role} = `{column}`" for role, column in found.columns.items())
     )
-    return {"questions_file": str(saved_questions(raw, upload.name)), "name": Path(upload.name).stem}
+    return {"questions_file": str(saved_upload(raw, upload.name)), "name": Path(upload.name).stem}
 
 
 def choose_models(model_id: str) -> list[str]:

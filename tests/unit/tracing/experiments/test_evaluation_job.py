@@ -99,24 +99,16 @@ def test_accelerate_splits_the_questions_over_two_processes(home, tmp_path):
     env = os.environ | {"OMP_WAIT_POLICY": "PASSIVE", "OMP_NUM_THREADS": "1"}
     accelerate = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2"]
     accelerate += ["--main_process_port", str(free_port())]
-    two = subprocess.run(
-        [*accelerate, "-m", "tracing", "evaluate", *common, "--out", str(out_two)],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert two.returncode == 0, two.stderr[-3000:]
-    one = subprocess.run(
-        [sys.executable, "-m", "tracing", "evaluate", *common, "--out", str(out_one)],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert one.returncode == 0, one.stderr[-3000:]
+    for launcher, out in ((accelerate, out_two), ([sys.executable], out_one)):
+        done = subprocess.run(
+            [*launcher, "-m", "tracing", "evaluate", *common, "--out", str(out)],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
     split, whole = load_evaluation(out_two), load_evaluation(out_one)
     assert split.info["processes"] == 2 and whole.info["processes"] == 1
     assert [r.index for r in split.runs[0].results] == [0, 1, 2]
