@@ -125,3 +125,32 @@ def test_an_upload_starts_a_job_that_the_page_follows_to_its_results(finished):
 
 def upload(at, raw: bytes, name: str) -> None:
     at.file_uploader(key="ev_upload").upload(name, raw).run()
+
+
+def test_a_fine_tune_jobs_held_out_split_can_be_evaluated(finished):
+    """The job: a model load and 3 held-out questions of 4 tokens, about 10 s here; the deadline is 240 s."""
+    from finetune.config import TrainConfig
+    from finetune.jobs import FINETUNE
+    from tests.conftest import REPO
+
+    store = JobStore()
+    config = TrainConfig(
+        train_file=str(REPO / "data/samples/addition_train.jsonl"),
+        test_file=str(REPO / "data/samples/addition_test.jsonl"),
+        test_limit=3,
+    )
+    tuned = store.create_job(name="addition", device="cpu", config=config.to_dict(), kind=FINETUNE)
+    store.finish(tuned, "succeeded", result={"heldout": "test"})
+    at = app_test(PAGE).run()
+    at.radio(key="ev_source").set_value("A fine-tune job's held-out split").run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="ev_ft_job").value.id == tuned
+    at.number_input(key="ev_max_new").set_value(4).run()
+    at.button(key="ev_start").click().run()
+    job_id = at.session_state["ev_job"]
+    end = time.time() + 240
+    while store.get(job_id).active and time.time() < end:
+        time.sleep(1)
+    job = store.get(job_id)
+    assert job.status == "succeeded", job.error
+    assert job.config["finetune_job"] == tuned and job.total_steps == 3

@@ -1,9 +1,9 @@
 """The Evaluate page in a real browser: upload a Chinese and English questions CSV with reference solutions,
 watch the job, show the wrong ones, open one on the Trace page at the moment it left its reference.
 
-Measured on the 2-core machine under other load: the job (its own process: a model load, 4 questions of 24
-tokens) took ~15 s from the click to "succeeded"; the deadline is JOB_S. Opening the question on the Trace
-page took ~3 s.
+Measured on the 2-core machine beside other work: the job (its own process: a model load, 4 questions of 24
+tokens) took 11 s from the click to "succeeded"; the deadline is JOB_S. Opening the question on the Trace
+page took 0.9 s (the default 20 s deadline).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 from tests.e2e.conftest import timed, wait_for_app_idle
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-JOB_S = 120
+JOB_S = 60
 QUESTIONS = (
     "问题,答案,解答\n"
     "小明有 3 个苹果，又买了 4 个，一共几个？,7,先数 3 个，再加 4 个：3 + 4 = 7。Answer: 7\n"
