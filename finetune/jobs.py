@@ -175,8 +175,8 @@ class JobStore:
         db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         db.row_factory = sqlite3.Row
         try:
+            db.execute("PRAGMA busy_timeout=30000")  # first, so the switch to WAL below waits too
             db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA busy_timeout=30000")
             yield db
         finally:
             db.close()

@@ -62,11 +62,10 @@ def _counter(on_done: Callable[[int], None] | None) -> Callable[..., None]:
     lock, done = threading.Lock(), [0]
 
     def count(*_) -> None:
-        with lock:
+        with lock:  # reported in order: the store never hears a count go down
             done[0] += 1
-            total = done[0]
-        if on_done is not None:
-            on_done(total)
+            if on_done is not None:
+                on_done(done[0])
 
     return count
 

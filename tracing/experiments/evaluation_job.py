@@ -68,14 +68,16 @@ class EvaluationJobConfig:
         return cls(**json.loads(Path(path).read_text()))
 
 
-def load_questions(config: EvaluationJobConfig, store: JobStore) -> QuestionSet:
+def load_questions(config: EvaluationJobConfig, store: JobStore | None = None) -> QuestionSet:
+    """The job's questions: its file, or its fine-tune job's held-out split (read from ``store``, else the
+    config's store). Only a held-out split opens a store: processes of one launch would race to create it."""
     from tracing.experiments.answers import AnswerRule
 
     settings = config.evaluation_settings
     rule = AnswerRule(settings.answer_pattern, settings.last_number)
     if config.questions_file:
         return read_questions_file(config.questions_file, rule)
-    job = store.get(config.finetune_job)
+    job = (store or JobStore(config.store or None)).get(config.finetune_job)
     if job is None:
         source = f"job {config.finetune_job}"
         return QuestionSet(source, problems=[Problem(source, "no such fine-tune job in the job store")])
@@ -143,7 +145,7 @@ def run_evaluation(config: EvaluationJobConfig, store: JobStore | None, stop: St
     report = store if main and store is not None and config.job_id else None
     if report:
         report.update(config.job_id, phase="reading questions")
-    questions = load_questions(config, store or JobStore())
+    questions = load_questions(config, store)
     if not questions.ok:
         raise ValueError(questions.message() or f"{questions.source}: no questions")
     settings = config.evaluation_settings
@@ -170,6 +172,8 @@ def run_evaluation(config: EvaluationJobConfig, store: JobStore | None, stop: St
             run = evaluate_model(
                 loaded, share, settings, should_stop=stop, on_done=progress, trace_folder=folder / "traces"
             )
+        if report:
+            report.update(config.job_id, step=done_before + len(questions.questions))
         results = gather_object(run.results)
         run.results = sorted(results, key=lambda r: r.index)
         runs.append(run)
