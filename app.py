@@ -17,6 +17,7 @@ PAGES = [
     ("pages/trace.py", "Trace", ":material/timeline:"),
     ("pages/gallery.py", "Gallery", ":material/school:"),
     ("pages/compare.py", "Compare", ":material/compare_arrows:"),
+    ("pages/evaluate.py", "Evaluate", ":material/fact_check:"),
     ("pages/finetune.py", "Fine-tune", ":material/model_training:"),
     ("pages/models.py", "Models", ":material/deployed_code:"),
 ]

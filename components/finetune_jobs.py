@@ -35,7 +35,7 @@ def job_rows(jobs: list[Job]) -> pd.DataFrame:
                 "job": j.id,
                 "name": j.name,
                 "status": j.status,
-                "model": j.config.get("model", ""),
+                "model": j.config.get("model") or " vs ".join(j.config.get("models", [])),
                 "step": f"{j.step}/{j.total_steps}" if j.total_steps else "",
                 "elapsed": _duration(j.elapsed_seconds),
                 "created": time.strftime("%Y-%m-%d %H:%M", time.localtime(j.created_at)),

@@ -2,39 +2,22 @@
 
 The exact-match rule: when the reference ends in ``Answer: N`` (the bundled addition task), the generated
 text must give the same final answer: its last ``Answer: N``, or, for a model that never learnt that format
-(the base model), its last number. Otherwise the whole stripped response must match.
+(the base model), its last number. Otherwise the whole stripped response must match (`finetune.answers`).
 """
 
 from __future__ import annotations
 
-import re
 import time
 
 import torch
 
+from finetune.answers import final_answer, is_exact_match
 from finetune.batching import COLLATORS, LOSSES
 from finetune.config import GENERATION_BATCH
 from finetune.encoding import encode_causal, encode_classification, prompt_text
 from model_zoo.kinds import ENCODER
 
-ANSWER = re.compile(r"Answer:\s*(-?[\d,]+)")
-NUMBER = re.compile(r"-?\d[\d,]*")
-
-
-def final_answer(text: str) -> str | None:
-    """The number after the last ``Answer:`` in ``text``, without thousands separators; None if absent."""
-    found = ANSWER.findall(text)
-    return found[-1].replace(",", "") if found else None
-
-
-def is_exact_match(generated: str, reference: str) -> bool:
-    expected = final_answer(reference)
-    if expected is not None:
-        given = final_answer(generated)
-        if given is None and (numbers := NUMBER.findall(generated)):
-            given = numbers[-1].replace(",", "")
-        return given == expected
-    return generated.strip() == reference.strip()
+__all__ = ["evaluate_heldout", "final_answer", "generate", "is_exact_match", "mean_loss"]
 
 
 @torch.no_grad()

@@ -25,6 +25,9 @@ ACTIVE = ("queued", "running", "stopping")
 FINISHED = ("succeeded", "failed", "stopped")
 STARTUP_GRACE_S = 60.0  # a launched job gets this long to record its process id
 LOG_TAIL_LINES = 30
+FINETUNE = "finetune"  # the kind of a training job; other kinds (an evaluation) share the store
+# Columns added since the first stores were written: (name, definition); added to an older file when opened.
+ADDED_COLUMNS = (("kind", f"TEXT NOT NULL DEFAULT '{FINETUNE}'"),)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -49,7 +52,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     adapter_id TEXT,
     adapter_path TEXT,
     error TEXT,
-    result TEXT NOT NULL DEFAULT '{}'
+    result TEXT NOT NULL DEFAULT '{}',
+    kind TEXT NOT NULL DEFAULT 'finetune'
 );
 CREATE TABLE IF NOT EXISTS metrics (
     job_id INTEGER NOT NULL, step INTEGER NOT NULL, name TEXT NOT NULL, value REAL NOT NULL, at REAL NOT NULL
@@ -89,6 +93,7 @@ class Job:
     adapter_path: str | None
     error: str | None
     result: dict = field(default_factory=dict)
+    kind: str = FINETUNE
 
     @property
     def active(self) -> bool:
@@ -159,24 +164,30 @@ class JobStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
             db.executescript(SCHEMA)
+            present = {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
+            for name, definition in ADDED_COLUMNS:
+                if name not in present:
+                    with contextlib.suppress(sqlite3.OperationalError):  # another process added it first
+                        db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {definition}")
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
         db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         db.row_factory = sqlite3.Row
         try:
+            db.execute("PRAGMA busy_timeout=30000")  # first, so the switch to WAL below waits too
             db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA busy_timeout=30000")
             yield db
         finally:
             db.close()
 
     # writing
-    def create_job(self, *, name: str, device: str, config: dict, log_path: str = "") -> int:
+    def create_job(self, *, name: str, device: str, config: dict, log_path: str = "", kind: str = FINETUNE) -> int:
         with self._connect() as db:
             cursor = db.execute(
-                "INSERT INTO jobs (name, status, device, config, log_path, created_at) VALUES (?, 'queued', ?, ?, ?, ?)",
-                (name, device, json.dumps(config), log_path, time.time()),
+                "INSERT INTO jobs (name, status, device, config, log_path, created_at, kind)"
+                " VALUES (?, 'queued', ?, ?, ?, ?, ?)",
+                (name, device, json.dumps(config), log_path, time.time(), kind),
             )
             return int(cursor.lastrowid)
 
@@ -244,12 +255,12 @@ class JobStore:
             row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return _job_from_row(row) if row else None
 
-    def list_jobs(self) -> list[Job]:
-        """Every job, newest first."""
+    def list_jobs(self, kind: str | None = None) -> list[Job]:
+        """Every job (of one ``kind``, when given), newest first."""
         self.settle_dead_jobs()
         with self._connect() as db:
             rows = db.execute("SELECT * FROM jobs ORDER BY id DESC").fetchall()
-        return [_job_from_row(r) for r in rows]
+        return [job for job in map(_job_from_row, rows) if kind is None or job.kind == kind]
 
     def metrics(self, job_id: int) -> dict[str, list[tuple[int, float]]]:
         """``{name: [(step, value), ...]}`` in step order."""
@@ -288,7 +299,8 @@ class JobStore:
             if job.status == "stopping":
                 self.finish(job.id, "stopped", error="stopped (process ended before finishing)")
             else:
-                reason = "the training process died" if job.pid else "the training process never started"
+                what = "training" if job.kind == FINETUNE else job.kind
+                reason = f"the {what} process died" if job.pid else f"the {what} process never started"
                 self.finish(job.id, "failed", error=f"{reason}; last log lines:\n{tail}" if tail else reason)
             settled.append(job.id)
         return settled

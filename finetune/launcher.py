@@ -62,11 +62,19 @@ def launch(config: TrainConfig, store: JobStore | None = None, *, python: str = 
         raise ValueError("cannot launch: " + "; ".join(problems))
     store = store or JobStore()
     job_id, config_path = create_job(config, store)
+    start_process(store, job_id, ["-m", "finetune", "train", "--config", str(config_path)], python=python)
+    return job_id
+
+
+def start_process(store: JobStore, job_id: int, arguments: list[str], *, python: str = sys.executable) -> int:
+    """Starts ``python ARGUMENTS`` for a job already in the store, from the repository root, in a process
+    group of its own, logging to the job's log file, and records its process id. Any kind of job (a
+    fine-tune, an evaluation) starts this way. Returns the process id."""
     log_path = store.get(job_id).log_path
     env = {"OMP_WAIT_POLICY": "PASSIVE"} | os.environ | {"PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            [python, "-m", "finetune", "train", "--config", str(config_path)],
+            [python, *arguments],
             cwd=REPO,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -75,7 +83,7 @@ def launch(config: TrainConfig, store: JobStore | None = None, *, python: str = 
             start_new_session=True,  # its own process group: a stop reaches every child, the app is untouched
         )
     record_process(store, job_id, proc.pid)
-    return job_id
+    return proc.pid
 
 
 def record_process(store: JobStore, job_id: int, pid: int) -> None:

@@ -5,9 +5,6 @@ Widgets only: the engine (finetune/) validates, launches and stores; components/
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
-
 import streamlit as st
 
 from components.finetune_charts import draw_loss_chart
@@ -15,13 +12,13 @@ from components.finetune_jobs import evaluation_table, job_progress, job_table
 from components.finetune_samples import length_metrics, preview_table, problem_list, sample_generations
 from finetune.config import ALL_LINEAR, PRESETS, estimate, preset
 from finetune.data import FORMATS, load_examples
-from finetune.jobs import JobStore, default_store_path
+from finetune.jobs import FINETUNE
 from finetune.launcher import enforce_stops, launch, stop
 from finetune.mapping import STYLES, ColumnMapping, guess_mapping
 from finetune.sample_data import sample_path
 from finetune.validation import check_data
 from model_zoo.kinds import CAUSAL_LM, ENCODER, TASK_KINDS
-from model_zoo.paths import data_dir
+from page_glue.job_files import job_store, saved_upload
 from page_glue.models import get_model, model_picker
 
 POLL_SECONDS = 2.0  # while a job is queued, running or stopping
@@ -43,25 +40,6 @@ TARGETS = [
     "value",
     "dense",
 ]
-
-
-@st.cache_resource
-def cached_store(path: str) -> JobStore:
-    return JobStore(path)
-
-
-def job_store() -> JobStore:
-    """The store of the current data home (keyed by path, so a moved MOMENTSCOPE_HOME gets its own)."""
-    return cached_store(str(default_store_path()))
-
-
-def saved_upload(raw: bytes, name: str) -> Path:
-    """The uploaded bytes on disk (the job process reads files), named by content so re-uploads are free."""
-    digest = hashlib.sha256(raw).hexdigest()[:12]
-    path = data_dir("uploads") / f"{digest}-{Path(name).name}"
-    if not path.exists():
-        path.write_bytes(raw)
-    return path
 
 
 def choose_data(task: str):
@@ -201,7 +179,7 @@ def draw_jobs(polling_fast: bool) -> None:
     fragment the page script calls)."""
     store = job_store()
     enforce_stops(store)
-    jobs = store.list_jobs()
+    jobs = store.list_jobs(FINETUNE)
     if any(j.active for j in jobs) != polling_fast:
         st.rerun()
     job_table(jobs)
@@ -229,7 +207,7 @@ idle_jobs_panel = st.fragment(run_every=IDLE_POLL_SECONDS, key="ft_jobs_idle")(d
 
 
 def jobs_panel() -> None:
-    if any(j.active for j in job_store().list_jobs()):
+    if any(j.active for j in job_store().list_jobs(FINETUNE)):
         live_jobs_panel(True)
     else:
         idle_jobs_panel(False)

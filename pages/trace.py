@@ -1,5 +1,6 @@
 """Trace page: run a prompt, watch it grow, then explore it one moment at a time; or open a lesson from the
-class gallery (``?trace=<id>``) with its notes at their moments, and pin notes to save one.
+class gallery (``?trace=<id>``) with its notes at their moments, and pin notes to save one; or open an evaluated
+question (``?evaluation=<job>&model=<n>&question=<i>``) at the moment it left its reference.
 
 The moment being looked at lives in one session key (``trace_moment``), kept by the moment navigator the
 Compare page shares; its slider and buttons, a click on a generated token and a click on the timeline all
@@ -13,6 +14,7 @@ import streamlit as st
 from components.timeline import timeline
 from components.token_strip import StripToken, clickable_strip, static_strip, unsure_colour
 from page_glue.branch_panel import branch_panel
+from page_glue.evaluation_link import leave_evaluation_link, linked_evaluation
 from page_glue.lesson_notes import (
     draft_for,
     follow_note_head,
@@ -56,6 +58,7 @@ def show(current: CurrentTrace) -> None:
     st.session_state[CURRENT] = current
     navigator(current).restart()
     leave_link(current)
+    leave_evaluation_link(current)
 
 
 # ---- running ---------------------------------------------------------------------------------------------
@@ -234,6 +237,10 @@ if problem := settings_problem():
 if (lesson := linked_lesson()) is not None:
     show(lesson)
     st.session_state[PROMPT] = lesson.trace.prompt  # so Run traces the lesson's prompt again
+if (evaluated := linked_evaluation()) is not None:  # an evaluated question, at the moment it went wrong
+    show(evaluated[0])
+    navigator(evaluated[0]).set(evaluated[1])
+    st.session_state[PROMPT] = evaluated[0].trace.prompt
 model_id = model_picker()
 run_controls(model_id)
 with st.expander("Open a saved trace"):

@@ -13,13 +13,16 @@ from __future__ import annotations
 import argparse
 import sys
 
+from tracing.cli.evaluate_command import SUBCOMMANDS as EVALUATE_COMMANDS
 from tracing.cli.experiment_commands import SUBCOMMANDS as EXPERIMENT_COMMANDS
 from tracing.cli.intervention_commands import SUBCOMMANDS as INTERVENTION_COMMANDS
 from tracing.cli.lesson_commands import SUBCOMMANDS as LESSON_COMMANDS
 from tracing.cli.options import USAGE_ERROR, Subcommand, UsageError
 from tracing.cli.trace_commands import SUBCOMMANDS as TRACE_COMMANDS
 
-SUBCOMMANDS: dict[str, Subcommand] = TRACE_COMMANDS | EXPERIMENT_COMMANDS | INTERVENTION_COMMANDS | LESSON_COMMANDS
+SUBCOMMANDS: dict[str, Subcommand] = (
+    TRACE_COMMANDS | EXPERIMENT_COMMANDS | INTERVENTION_COMMANDS | LESSON_COMMANDS | EVALUATE_COMMANDS
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

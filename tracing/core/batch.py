@@ -18,19 +18,20 @@ def trace_all(
     should_stop: Callable[[], bool] | None = None,
     on_trace: Callable[[int, Trace], None] | None = None,
     at_once: int = MAX_ROWS,
+    attention: bool = True,
 ) -> list[Trace]:
     """The trace of every ``(prompt, settings)``, in order, decoded ``at_once`` at a time.
 
     ``on_trace(index, trace)`` sees each trace as soon as it is done; ``should_stop`` ends every decode
     early (each trace then ends with stop_reason "stopped"). The first error any decode raised (a bad
-    prompt, bad settings) is raised once all have ended.
+    prompt, bad settings) is raised once all have ended. Without ``attention`` no attention rows are kept.
     """
     if not requests:
         return []
 
     def one(index: int) -> Trace:
         prompt, settings = requests[index]
-        trace = trace_generation(loaded, prompt, settings, should_stop=should_stop)
+        trace = trace_generation(loaded, prompt, settings, should_stop=should_stop, attention=attention)
         if on_trace is not None:
             on_trace(index, trace)
         return trace

@@ -85,12 +85,13 @@ def trace_generation(
     settings: DecodingSettings | None = None,
     on_moment: MomentCallback | None = None,
     should_stop: StopCheck | None = None,
+    attention: bool = True,
 ) -> Trace:
     """Generates from ``prompt`` and records every moment.
 
     ``loaded`` is a `model_zoo.LoadedModel`. ``on_moment`` is called with each moment as soon as it exists
     (a page can draw the generation as it grows); ``should_stop`` is asked before each step and ends the
-    trace early with stop_reason "stopped". Raises ValueError for bad settings, an empty prompt or one that
+    trace early with stop_reason "stopped"; without ``attention`` the moments keep no attention rows. Raises ValueError for bad settings, an empty prompt or one that
     does not fit the model's context.
     """
     settings = (settings or DecodingSettings()).validate()
@@ -108,6 +109,7 @@ def trace_generation(
         stop_ids,
         on_moment=on_moment,
         should_stop=should_stop,
+        attention=attention,
     )
     identity = loaded.identity
     return Trace(

@@ -40,14 +40,16 @@ def run_steps(
     on_moment: Callable[[Moment], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     around: AroundForward | None = None,
+    attention: bool = True,
 ) -> StepRun:
     """Moments ``first_index`` up to ``settings.max_new_tokens`` after ``prefix_ids`` (the prompt and the
     ``first_index`` tokens before them). ``on_moment`` sees each moment as soon as it exists;
     ``should_stop`` is asked before each step (stop reason "stopped"); ``around`` wraps every forward pass
-    (an intervention's hooks, see `KVCacheSteps`: such a stream runs alone, never in a batch)."""
+    (an intervention's hooks, see `KVCacheSteps`: such a stream runs alone, never in a batch); without
+    ``attention`` the moments keep no attention rows (an evaluation of many questions needs none)."""
     run = StepRun()
     inputs = prefix_ids
-    with torch.inference_mode(), loaded.steps(around=around) as steps:
+    with torch.inference_mode(), loaded.steps(attention=attention, around=around) as steps:
         for index in range(first_index, settings.max_new_tokens):
             if should_stop is not None and should_stop():
                 run.stop_reason = "stopped"

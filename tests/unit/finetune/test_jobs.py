@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from finetune.jobs import JobStore, process_alive
+from finetune.jobs import FINETUNE, SCHEMA, JobStore, process_alive
 from finetune.launcher import enforce_stops, record_process, wait_for_device
 
 
@@ -84,3 +84,19 @@ def test_one_job_per_device_in_creation_order(store):
     assert wait_for_device(store, second, "cpu", poll_s=0.01) is None
     assert time.time() - started < 5
     lock.close()
+
+
+def test_a_store_written_before_job_kinds_opens_with_every_job_a_fine_tune(tmp_path):
+    path = tmp_path / "old.sqlite"
+    old_schema = SCHEMA.replace(",\n    kind TEXT NOT NULL DEFAULT 'finetune'\n", "\n")
+    assert "kind" not in old_schema
+    with sqlite3.connect(path) as db:
+        db.executescript(old_schema)
+        db.execute(
+            "INSERT INTO jobs (name, status, device, config, created_at) VALUES ('old', 'succeeded', 'cpu', '{}', 1)"
+        )
+    store = JobStore(path)
+    assert [(j.name, j.kind) for j in store.list_jobs()] == [("old", FINETUNE)]
+    new = store.create_job(name="e", device="cpu", config={}, kind="evaluate")
+    assert [j.id for j in store.list_jobs("evaluate")] == [new]
+    assert [j.name for j in JobStore(path).list_jobs(FINETUNE)] == ["old"]

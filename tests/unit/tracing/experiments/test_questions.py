@@ -1,0 +1,108 @@
+"""Reading question sets: columns found by name, answers from references, and every problem named with its
+file, line and column."""
+
+from __future__ import annotations
+
+import json
+
+from tests.conftest import REPO
+from tracing.experiments.answers import AnswerRule
+from tracing.experiments.questions import QuestionSet, heldout_questions, read_questions, read_questions_file
+
+
+def test_a_chinese_csv_with_answers_and_references():
+    raw = '问题,答案,解答\n3 加 4 等于几？,7,先算 3 + 4。Answer: 7\n"1,000 + 24?","1,024",\n'.encode()
+    found = read_questions(raw, "q.csv")
+    assert found.problems == []
+    assert [(q.question, q.answer, q.reference) for q in found.questions] == [
+        ("3 加 4 等于几？", "7", "先算 3 + 4。Answer: 7"),
+        ("1,000 + 24?", "1,024", None),
+    ]
+    assert found.columns == {"question": "问题", "answer": "答案", "reference": "解答"}
+
+
+def test_english_csv_rows_keep_their_lines():
+    raw = b"question,answer\nWhat is 2 + 2?,4\n\nWhat is 3 + 3?,6\n"
+    found = read_questions(raw, "q.csv")
+    assert found.ok
+    assert [(q.index, q.answer, q.line) for q in found.questions] == [(0, "4", 2), (1, "6", 4)]
+    assert all(q.reference is None for q in found.questions)
+
+
+def test_the_bundled_addition_file_reads_its_answers_from_the_references():
+    found = read_questions_file(str(REPO / "data/samples/addition_test.jsonl"))
+    assert found.ok and len(found.questions) == 40
+    first = found.questions[0]
+    assert first.question == "What is 20 + 35? Add column by column." and first.answer == "55"
+    assert first.reference.endswith("Answer: 55")
+
+
+def test_jsonl_numbers_are_answers_and_bad_cells_are_named():
+    lines = [
+        {"question": "2 + 2?", "answer": 4},
+        {"question": "", "answer": "1"},
+        {"question": "3 + 3?", "answer": True},
+        {"answer": "9"},
+    ]
+    raw = ("\n".join(json.dumps(x) for x in lines) + "\n{not json\n").encode()
+    found = read_questions(raw, "q.jsonl")
+    messages = [str(p) for p in found.problems]
+    assert found.questions[0].answer == "4"
+    assert "q.jsonl, line 5, column 2: malformed JSON" in messages[0]
+    assert "q.jsonl, line 2, column 'question': the question is empty" in messages
+    assert "q.jsonl, line 3, column 'answer': expected text for the answer, found a boolean" in messages
+    assert "q.jsonl, line 4, column 'question': no question on this line" in messages
+
+
+def test_files_without_the_needed_columns_say_which_they_have():
+    found = read_questions(b"a,b\n1,2\n", "q.csv")
+    assert not found.ok and "no question column among ['a', 'b']" in found.message()
+    found = read_questions(b"question,note\n1+1?,easy\n", "q.csv")
+    assert "no answer column among ['question', 'note']" in found.message()
+
+
+def test_a_reference_without_the_pattern_gives_no_known_answer():
+    raw = b'{"prompt": "2+2?", "response": "It is four."}\n'
+    found = read_questions(raw, "q.jsonl", AnswerRule())
+    assert not found.ok
+    assert "q.jsonl, line 1, column 'response': no known answer" in found.message()
+
+
+def test_not_utf8_and_unknown_types_are_refused_with_a_place():
+    found = read_questions("question,answer\n三,3\n".encode("gbk"), "q.csv")
+    assert "q.csv, line 2, column 1: not UTF-8 text" in found.message()
+    assert "questions come as" in read_questions(b"2+2?\n", "q.txt").message()
+    assert "unknown file type" in read_questions(b"x", "q.xlsx").message()
+
+
+def test_a_question_set_saves_as_a_dict_and_back():
+    found = read_questions(b"question,answer,reference\n2+2?,4,Answer: 4\n", "q.csv")
+    assert QuestionSet.from_dict(found.to_dict()).questions == found.questions
+
+
+def test_a_fine_tune_jobs_held_out_split_is_its_test_file_cut_at_its_limit():
+    from finetune.config import TrainConfig
+
+    config = TrainConfig(
+        train_file=str(REPO / "data/samples/addition_train.jsonl"),
+        test_file=str(REPO / "data/samples/addition_test.jsonl"),
+        test_limit=25,
+        job_id=7,
+    )
+    found = heldout_questions(config.to_dict())
+    whole = read_questions_file(str(REPO / "data/samples/addition_test.jsonl"))
+    assert found.ok and found.source == "held-out split of job 7"
+    assert [(q.question, q.answer, q.reference) for q in found.questions] == [
+        (q.question, q.answer, q.reference) for q in whole.questions[:25]
+    ]
+
+
+def test_a_held_out_split_without_a_test_file_is_the_jobs_validation_split():
+    from finetune.config import TrainConfig
+    from finetune.validation import split_examples
+
+    config = TrainConfig(train_file=str(REPO / "data/samples/addition_train.jsonl"), validation_fraction=0.1, seed=3)
+    found = heldout_questions(config.to_dict())
+    rows = read_questions_file(str(REPO / "data/samples/addition_train.jsonl")).questions
+    _, validation = split_examples([{"prompt": q.question} for q in rows], 0.1, 3)
+    assert [q.question for q in found.questions] == [v["prompt"] for v in validation]
