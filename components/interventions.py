@@ -101,7 +101,7 @@ def commitment_figure(result: Commitment, trace: Trace, selected: int) -> go.Fig
             colorscale="Viridis_r",
             zmin=0.0,
             colorbar={"thickness": 10, "len": 0.9, "title": {"text": "log10 rank", "side": "right"}},
-            hovertemplate="%{y} at %{x}: rank %{text}<extra></extra>",
+            hoverinfo="skip",  # the cells' markers carry the hover: a heatmap cell cannot be selected
             xgap=1,
             ygap=1,
         )
@@ -113,9 +113,12 @@ def commitment_figure(result: Commitment, trace: Trace, selected: int) -> go.Fig
             x=cells_x,
             y=cells_y,
             customdata=[m for m in range(moments) for _ in range(columns)],
+            text=result.ranks.reshape(-1),
             mode="markers",
-            marker={"size": 12, "opacity": 0.0},
-            hoverinfo="skip",
+            # Invisible but hoverable: a click selects only a point under the pointer that takes hover events
+            # ("skip" would leave the click to the heatmap, which plotly cannot select; checked in Chromium).
+            marker={"size": 14, "opacity": 0.0},
+            hovertemplate="%{y} at %{x}: rank %{text}<extra></extra>",
             showlegend=False,
         )
     )
