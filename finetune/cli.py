@@ -49,6 +49,8 @@ def _validate(args) -> int:
     if report.ok:
         print(report.summary())
         return EXIT_OK
+    for note in report.notes():
+        print(note)
     print(f"{len(report.problems)} problem(s):")
     for problem in report.problems:
         print(f"  {problem}")

@@ -81,7 +81,12 @@ def choose_data(task: str):
     return raw, upload.name, saved_upload(raw, upload.name), None
 
 
+def encoding_question(note: str) -> str:
+    return f"The file is not UTF-8 and was {note}: the preview above reads right, use it"
+
+
 def choose_mapping(columns: list[str], task: str) -> ColumnMapping | None:
+    """The mapping chosen in the widgets; it keeps the guess's ``by_position`` mark while it is the guess."""
     guess = guess_mapping(columns, task)
     styles = [s for s in STYLES if (s == "text-label") == (task == ENCODER.finetune_task)]
     cols = st.columns(3)
@@ -91,7 +96,10 @@ def choose_mapping(columns: list[str], task: str) -> ColumnMapping | None:
         default = guess.columns.get(role) if guess and guess.style == style else None
         index = columns.index(default) if default in columns else None
         chosen[role] = slot.selectbox(f"{role} column", columns, index=index, key=f"ft_col_{style}_{role}")
-    return ColumnMapping(style, chosen) if all(chosen.values()) else None
+    if not all(chosen.values()):
+        return None
+    mapping = ColumnMapping(style, chosen)
+    return guess if mapping == guess else mapping
 
 
 def settings_form(task: str, model_id: str):
@@ -142,10 +150,16 @@ def data_and_launch() -> None:
         problem_list(data.problems)
         return
     preview_table(data.rows)
+    if data.encoding_detected:
+        if not st.checkbox(encoding_question(data.encoding_note), key=f"ft_accept_{path.name}"):
+            return
+        path = saved_upload(raw.decode(data.encoding).encode("utf-8"), name)  # the job reads UTF-8
     mapping = choose_mapping(data.columns, task)
     if mapping is None:
         st.info("Choose a column for every role.")
         return
+    if note := mapping.guess_note():
+        st.warning(f"Column mapping: {note} above.", icon=":material/help:")
     loaded = get_model(model_id)
     if loaded is None:
         return
