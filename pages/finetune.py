@@ -16,12 +16,13 @@ from components.finetune_samples import length_metrics, preview_table, problem_l
 from finetune.config import ALL_LINEAR, PRESETS, estimate, preset
 from finetune.data import FORMATS, load_examples
 from finetune.jobs import JobStore, default_store_path
-from finetune.launcher import enforce_stops, launch, stop
+from finetune.launcher import enforce_stops, launch
 from finetune.mapping import STYLES, ColumnMapping, guess_mapping
 from finetune.sample_data import sample_path
 from finetune.validation import check_data
 from model_zoo.kinds import CAUSAL_LM, ENCODER, TASK_KINDS
 from model_zoo.paths import data_dir
+from page_glue.finetune_actions import export_actions, stop_button
 from page_glue.models import get_model, model_picker
 
 POLL_SECONDS = 2.0  # while a job is queued, running or stopping
@@ -228,9 +229,8 @@ def draw_jobs(polling_fast: bool) -> None:
     )
     job = next(j for j in jobs if j.id == job_id)
     job_progress(job)
-    if job.active and st.button("Stop", icon=":material/stop:", key=f"ft_stop_{job.id}"):
-        stop(store, job.id)
-        st.toast(f"Asked job {job.id} to stop.")
+    stop_button(store, job)
+    export_actions(job)
     evaluation_table(store.evaluations(job.id))
     draw_loss_chart(store.metrics(job.id), key=f"ft_chart_{job.id}")
     sample_generations(store.samples(job.id))
