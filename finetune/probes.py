@@ -120,3 +120,14 @@ def _trace(view: _ModelView, example, prompt_ids, reference_ids, moments, second
         prefill_seconds=seconds,
         info=trace_info(view, None) | {"teacher_forced_on": "reference answer", "training_step": step},
     )
+
+
+def saved_probe_trace(checkpoint_dir: str | Path, step: int, probe: int) -> Trace:
+    """The trace of probe ``probe`` read at checkpoint ``step``; ValueError naming what is missing."""
+    from finetune.checkpoints import checkpoint_folder
+    from tracing.core.trace import load_trace
+
+    path = probe_trace_path(checkpoint_folder(checkpoint_dir, step), probe)
+    if not path.exists():
+        raise ValueError(f"no trace of probe {probe} at step {step} (checkpoints are in {checkpoint_dir})")
+    return load_trace(path)

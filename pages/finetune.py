@@ -13,7 +13,7 @@ import streamlit as st
 from components.finetune_charts import draw_loss_chart
 from components.finetune_jobs import evaluation_table, job_progress, job_table
 from components.finetune_samples import length_metrics, preview_table, problem_list, sample_generations
-from finetune.config import ALL_LINEAR, PRESETS, estimate, preset
+from finetune.config import estimate
 from finetune.data import FORMATS, load_examples
 from finetune.jobs import JobStore, default_store_path
 from finetune.launcher import enforce_stops, launch
@@ -22,7 +22,10 @@ from finetune.sample_data import sample_path
 from finetune.validation import check_data
 from model_zoo.kinds import CAUSAL_LM, ENCODER, TASK_KINDS
 from model_zoo.paths import data_dir
-from page_glue.finetune_actions import export_actions, stop_button
+from page_glue.finetune_actions import export_actions, resume_actions, stop_button
+from page_glue.finetune_compare import compare_runs
+from page_glue.finetune_probes import probe_panel
+from page_glue.finetune_settings import settings_form
 from page_glue.models import get_model, model_picker
 
 POLL_SECONDS = 2.0  # while a job is queued, running or stopping
@@ -30,20 +33,6 @@ IDLE_POLL_SECONDS = 15.0  # otherwise: only to notice a job launched elsewhere (
 TASKS = {"Instruction tuning (chat model)": CAUSAL_LM.finetune_task, "Classification (encoder)": ENCODER.finetune_task}
 SAMPLE = "Bundled sample: step-by-step addition"
 UPLOAD = "Upload a file"
-TARGETS = [
-    ALL_LINEAR,
-    "q_proj",
-    "k_proj",
-    "v_proj",
-    "o_proj",
-    "gate_proj",
-    "up_proj",
-    "down_proj",
-    "query",
-    "key",
-    "value",
-    "dense",
-]
 
 
 @st.cache_resource
@@ -101,39 +90,6 @@ def choose_mapping(columns: list[str], task: str) -> ColumnMapping | None:
         return None
     mapping = ColumnMapping(style, chosen)
     return guess if mapping == guess else mapping
-
-
-def settings_form(task: str, model_id: str):
-    name = st.selectbox("Preset", list(PRESETS), format_func=lambda n: PRESETS[n]["description"], key="ft_preset")
-    base = preset(name, model=model_id, task=task)
-    if task == ENCODER.finetune_task:
-        base.target_modules = ["query", "value"]
-    with st.expander("LoRA and training settings", expanded=False):
-        c = st.columns(4)
-        base.lora_rank = c[0].number_input("Rank", 1, 256, base.lora_rank, key=f"ft_rank_{name}")
-        base.lora_alpha = c[1].number_input("Alpha", 1, 512, base.lora_alpha, key=f"ft_alpha_{name}")
-        base.lora_dropout = c[2].number_input("Dropout", 0.0, 0.9, base.lora_dropout, 0.01, key=f"ft_drop_{name}")
-        base.learning_rate = c[3].number_input(
-            "Learning rate", 1e-6, 0.5, base.learning_rate, format="%.0e", key=f"ft_lr_{name}"
-        )
-        defaults = base.target_modules if isinstance(base.target_modules, list) else [base.target_modules]
-        targets = st.multiselect("Target modules", TARGETS, default=defaults, key=f"ft_targets_{task}_{name}")
-        base.target_modules = ALL_LINEAR if ALL_LINEAR in targets or not targets else targets
-        c = st.columns(5)
-        base.max_steps = c[0].number_input(
-            "Max steps (0: use epochs)", 0, 100_000, base.max_steps, key=f"ft_steps_{name}"
-        )
-        base.epochs = c[1].number_input("Epochs", 0.0, 100.0, float(base.epochs), 0.5, key=f"ft_epochs_{name}")
-        base.batch_size = c[2].number_input("Batch size", 1, 256, base.batch_size, key=f"ft_batch_{name}")
-        base.max_length = c[3].number_input("Max length", 8, 8192, base.max_length, key=f"ft_len_{name}")
-        base.seed = c[4].number_input("Seed", 0, 2**31 - 1, base.seed, key=f"ft_seed_{name}")
-        c = st.columns(2)
-        base.validation_fraction = c[0].slider("Validation share", 0.0, 0.5, 0.1, 0.05, key="ft_val")
-        base.test_limit = c[1].number_input(
-            "Held-out examples scored (base vs tuned)", 0, 10_000, base.test_limit, key="ft_test_limit"
-        )
-    base.name = st.text_input("Job name", value="", placeholder="e.g. addition-quick", key="ft_name")
-    return base
 
 
 def data_and_launch() -> None:
@@ -230,12 +186,15 @@ def draw_jobs(polling_fast: bool) -> None:
     job = next(j for j in jobs if j.id == job_id)
     job_progress(job)
     stop_button(store, job)
+    resume_actions(store, job)
     export_actions(job)
     evaluation_table(store.evaluations(job.id))
     draw_loss_chart(store.metrics(job.id), key=f"ft_chart_{job.id}")
+    probe_panel(store, job)
     sample_generations(store.samples(job.id))
     if job.log_path:
-        st.caption(f"Log: `{job.log_path}`")
+        jobs_folder = Path(job.log_path).parent.parent
+        st.caption(f"Log: `{job.log_path}` · TensorBoard: `tensorboard --logdir {jobs_folder}`")
 
 
 live_jobs_panel = st.fragment(run_every=POLL_SECONDS, key="ft_jobs_live")(draw_jobs)
@@ -255,3 +214,6 @@ st.subheader("New job", anchor=False)
 data_and_launch()
 st.subheader("Jobs", anchor=False)
 jobs_panel()
+if len(all_jobs := job_store().list_jobs()) > 1:
+    with st.expander("Compare runs", icon=":material/compare_arrows:"):
+        compare_runs(job_store(), all_jobs)
