@@ -47,4 +47,4 @@ def compare_runs(store: JobStore, jobs: list[Job]) -> None:
     if table.empty:
         st.caption("These jobs were launched with the same settings.")
     else:
-        st.dataframe(table, hide_index=True, width="stretch", key="ft_compare_settings")
+        st.dataframe(table, hide_index=True, width="stretch")
