@@ -3,9 +3,7 @@ page, Resume and Train N more steps, AdaLoRA's settings, and comparing runs."""
 
 from __future__ import annotations
 
-import os
 import time
-from pathlib import Path
 
 import pytest
 
@@ -13,6 +11,7 @@ from finetune.checkpoints import checkpoint_folder
 from finetune.jobs import JobStore
 from finetune.probes import probe_trace_path, read_probes
 from tests.app.conftest import app_test
+from tests.app.test_finetune_page import home  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.slow
 PAGE = "pages/finetune.py"
@@ -26,15 +25,7 @@ def finetune_page():
 
 
 @pytest.fixture
-def home(tmp_path, monkeypatch):
-    shared = Path(os.environ["MOMENTSCOPE_HOME"]) / "converted"
-    (tmp_path / "converted").symlink_to(shared, target_is_directory=True)
-    monkeypatch.setenv("MOMENTSCOPE_HOME", str(tmp_path))
-    return tmp_path
-
-
-@pytest.fixture
-def probed_job(home, smollm):
+def probed_job(home, smollm):  # noqa: F811
     """A stopped job with readings of one Chinese probe at steps 0 and 4 (the second made to rise) and the
     probe's trace saved at both checkpoints, as the training loop leaves them."""
     store = JobStore()
@@ -115,7 +106,7 @@ def test_compare_runs_overlays_curves_and_lists_differing_settings(probed_job):
     assert "model" not in list(table["setting"])  # the same in both
 
 
-def test_adalora_shows_its_settings_and_launches_with_them(home, monkeypatch):
+def test_adalora_shows_its_settings_and_launches_with_them(home, monkeypatch):  # noqa: F811
     import finetune.launcher
 
     launched = []
