@@ -58,6 +58,7 @@ class PreparedData:
     test: list[dict]
     labels: list[str] = field(default_factory=list)
     test_source: str = "test"
+    probes: list[dict] = field(default_factory=list)  # held-out examples when there are any, else training ones
 
 
 def _read(path: str, mapping: ColumnMapping | None, task: str, tokenizer, max_context, max_length, min_examples=1):
@@ -93,7 +94,8 @@ def prepare_data(config: TrainConfig, tokenizer, max_context: int | None) -> Pre
     else:
         test, source = validation, "validation"
     labels = label_names(train + validation + test) if config.task == ENCODER.finetune_task else []
-    return PreparedData(train, validation, test[: config.test_limit], labels, source)
+    answered = [e for e in (test or train) if "prompt" in e or "messages" in e]
+    return PreparedData(train, validation, test[: config.test_limit], labels, source, answered[: config.probe_count])
 
 
 def lora_model(model, config: TrainConfig, total_steps: int = 1):
@@ -168,7 +170,7 @@ def train(
     report("update", total_steps=total_steps)
     evaluation_kwargs = dict(max_length=config.max_length, labels=data.labels, max_new_tokens=config.max_new_tokens)
     result: dict = {"trainable_parameters": trainable, "train_examples": len(data.train), "heldout": data.test_source}
-    probes = [e for e in data.test if "prompt" in e or "messages" in e][: config.probe_count] if packed else []
+    probes = data.probes if packed else []
     if resume_from:
         result["resumed_from"] = resume_step
         report("forget_after", resume_step)
