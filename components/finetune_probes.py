@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from tracing.core.token_text import TEXT_FONT_STACK, token_label
+from tracing.core.token_text import TEXT_FONT_STACK, readable_pieces, span_text, token_labels
 
 LAYOUT = dict(height=300, margin=dict(l=10, r=10, t=40, b=10), font=dict(family=TEXT_FONT_STACK))
 
@@ -19,6 +19,18 @@ def probe_moments(readings: list[dict], probe: int) -> dict[int, list[dict]]:
     for row in sorted((r for r in readings if r["probe"] == probe), key=lambda r: (r["moment"], r["step"])):
         out.setdefault(row["moment"], []).append(row)
     return out
+
+
+def moment_labels(moments: dict[int, list[dict]]) -> dict[int, str]:
+    """Each moment's token read in the context of the whole answer (a character split over tokens shows on
+    each of them, marked as a part), as the Trace page labels tokens."""
+    order = sorted(moments)
+    return dict(zip(order, token_labels([moments[m][-1]["token"] for m in order]), strict=True))
+
+
+def answer_text(moments: dict[int, list[dict]]) -> str:
+    """The probe's reference answer as text."""
+    return span_text(readable_pieces([moments[m][-1]["token"] for m in sorted(moments)]))
 
 
 def moment_rise_figure(rows: list[dict], title: str) -> go.Figure:
@@ -41,7 +53,8 @@ def moment_rise_figure(rows: list[dict], title: str) -> go.Figure:
 
 def moment_change_figure(moments: dict[int, list[dict]]) -> go.Figure:
     """Per moment, the change in the reference token's probability from the first reading to the latest."""
-    labels = [f"{m}: {token_label(rows[-1]['token'])}" for m, rows in moments.items()]
+    shown = moment_labels(moments)
+    labels = [f"{m}: {shown[m]}" for m in moments]
     change = [rows[-1]["prob"] - rows[0]["prob"] for rows in moments.values()]
     first, last = next(iter(moments.values()))[0]["step"], next(iter(moments.values()))[-1]["step"]
     fig = go.Figure(go.Bar(x=labels, y=change, marker_color=["#2a9d8f" if c >= 0 else "#e76f51" for c in change]))

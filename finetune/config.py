@@ -24,7 +24,9 @@ CPU_GENERATION_STEP_SECONDS_135M = 0.12
 GENERATION_BATCH = 16
 LOAD_SECONDS = 5.0
 GPU_SPEEDUP = 25.0
-VALIDATION_LOSS_LIMIT = 64  # validation examples scored at each evaluation during training
+VALIDATION_LOSS_LIMIT = 64
+# The adapter methods by name (each built in finetune/methods.py, which keeps its registry under these names).
+METHOD_TITLES = {"lora": "LoRA", "adalora": "AdaLoRA"}  # validation examples scored at each evaluation during training
 
 
 @dataclass
@@ -123,10 +125,8 @@ class TrainConfig:
             out.append("validation_fraction must be in [0, 1)")
         if not self.target_modules:
             out.append("choose at least one target module (or 'all-linear')")
-        from finetune.methods import METHODS
-
-        if self.method not in METHODS:
-            out.append(f"method {self.method!r} is not one of {', '.join(map(repr, METHODS))}")
+        if self.method not in METHOD_TITLES:
+            out.append(f"method {self.method!r} is not one of {', '.join(map(repr, METHOD_TITLES))}")
         elif self.method == "adalora":
             if not 1 <= self.adalora_target_r <= self.adalora_init_r:
                 out.append("AdaLoRA needs 1 <= target rank <= initial rank")

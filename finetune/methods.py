@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-from finetune.config import ALL_LINEAR, TrainConfig
+from finetune.config import ALL_LINEAR, METHOD_TITLES, TrainConfig
 from model_zoo.kinds import ENCODER
 
 
@@ -95,14 +95,16 @@ def _adalora_allocate(model, step: int) -> None:
 
 
 METHODS: dict[str, AdapterMethod] = {
-    m.name: m
-    for m in (
-        AdapterMethod("lora", "LoRA", _build_lora),
-        AdapterMethod(
-            "adalora", "AdaLoRA", _build_adalora, extra_loss=_adalora_orthogonality, after_backward=_adalora_allocate
-        ),
-    )
+    "lora": AdapterMethod("lora", METHOD_TITLES["lora"], _build_lora),
+    "adalora": AdapterMethod(
+        "adalora",
+        METHOD_TITLES["adalora"],
+        _build_adalora,
+        extra_loss=_adalora_orthogonality,
+        after_backward=_adalora_allocate,
+    ),
 }
+assert set(METHODS) == set(METHOD_TITLES), "every named method has a builder"
 
 
 def adapter_method(name: str) -> AdapterMethod:

@@ -6,10 +6,16 @@ from __future__ import annotations
 
 import streamlit as st
 
-from components.finetune_probes import moment_change_figure, moment_rise_figure, most_changed, probe_moments
+from components.finetune_probes import (
+    answer_text,
+    moment_change_figure,
+    moment_labels,
+    moment_rise_figure,
+    most_changed,
+    probe_moments,
+)
 from finetune.jobs import Job, JobStore
 from page_glue.probe_link import TRACE_PAGE, probe_query
-from tracing.core.token_text import token_label
 
 
 def probe_panel(store: JobStore, job: Job) -> None:
@@ -18,7 +24,7 @@ def probe_panel(store: JobStore, job: Job) -> None:
         st.caption("Probe readings appear at the first checkpoint (held-out questions, read at every checkpoint).")
         return
     probes = sorted({r["probe"] for r in readings})
-    answers = {p: "".join(r["token"] for r in readings if r["probe"] == p and r["step"] == 0)[:60] for p in probes}
+    answers = {p: answer_text(probe_moments(readings, p))[:60] for p in probes}
     cols = st.columns(2)
     probe = cols[0].selectbox(
         "Probe",
@@ -27,15 +33,16 @@ def probe_panel(store: JobStore, job: Job) -> None:
         key=f"ft_probe_{job.id}",
     )
     moments = probe_moments(readings, probe)
+    labels = moment_labels(moments)
     changed = most_changed(moments)
     moment = cols[1].selectbox(
         "Moment (most changed first)",
         changed + [m for m in moments if m not in changed],
-        format_func=lambda m: f"moment {m}: {token_label(moments[m][-1]['token'])}",
+        format_func=lambda m: f"moment {m}: {labels[m]}",
         key=f"ft_probe_moment_{job.id}_{probe}",
     )
     rows = moments[moment]
-    title = f"Moment {moment} ({token_label(rows[-1]['token'])}): p {rows[0]['prob']:.2f} → {rows[-1]['prob']:.2f}"
+    title = f"Moment {moment} ({labels[moment]}): p {rows[0]['prob']:.2f} → {rows[-1]['prob']:.2f}"
     left, right = st.columns(2)
     left.plotly_chart(moment_rise_figure(rows, title), key=f"ft_probe_rise_{job.id}", width="stretch")
     right.plotly_chart(moment_change_figure(moments), key=f"ft_probe_change_{job.id}", width="stretch")
