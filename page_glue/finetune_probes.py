@@ -35,11 +35,12 @@ def probe_panel(store: JobStore, job: Job) -> None:
     moments = probe_moments(readings, probe)
     labels = moment_labels(moments)
     changed = most_changed(moments)
+    latest = max(r["step"] for r in readings)  # in the keys: a new checkpoint shows its own most changed
     moment = cols[1].selectbox(
         "Moment (most changed first)",
         changed + [m for m in moments if m not in changed],
         format_func=lambda m: f"moment {m}: {labels[m]}",
-        key=f"ft_probe_moment_{job.id}_{probe}",
+        key=f"ft_probe_moment_{job.id}_{probe}_{latest}",
     )
     rows = moments[moment]
     title = f"Moment {moment} ({labels[moment]}): p {rows[0]['prob']:.2f} → {rows[-1]['prob']:.2f}"
@@ -49,7 +50,7 @@ def probe_panel(store: JobStore, job: Job) -> None:
     steps = [r["step"] for r in rows]
     step = steps[-1]
     if len(steps) > 1:
-        step = st.select_slider("Checkpoint", steps, value=steps[-1], key=f"ft_probe_step_{job.id}")
+        step = st.select_slider("Checkpoint", steps, value=steps[-1], key=f"ft_probe_step_{job.id}_{latest}")
     st.page_link(
         TRACE_PAGE,
         label=f"Open probe {probe + 1} at step {step} on the Trace page",

@@ -49,7 +49,7 @@ def test_probe_moment_curve_and_the_trace_link(probed_job):
     store, job, readings = probed_job
     at = finetune_page()
     assert not at.exception, at.exception
-    moment = at.selectbox(key=f"ft_probe_moment_{job}_0")
+    moment = at.selectbox(key=f"ft_probe_moment_{job}_0_4")
     assert len(moment.options) == len({r["moment"] for r in readings})
     charts = [c for c in at.get("plotly_chart") if "Moment" in str(c.proto.spec)]
     assert charts and "Change in p(reference token), step 0 to 4" in str(at.get("plotly_chart")[-1].proto.spec)
