@@ -1,4 +1,4 @@
-"""Command line: ``python -m finetune validate FILE`` and ``python -m finetune train --config FILE``.
+"""Command line: ``python -m finetune validate FILE``, ``train --config FILE`` and ``export ADAPTER``.
 
 ``validate`` exits 0 and prints a summary when the file is usable, 2 with the list of problems otherwise.
 ``train`` runs one job in this process (also under ``accelerate launch``), recording it in the job store:
@@ -49,6 +49,8 @@ def _validate(args) -> int:
     if report.ok:
         print(report.summary())
         return EXIT_OK
+    for note in report.notes():
+        print(note)
     print(f"{len(report.problems)} problem(s):")
     for problem in report.problems:
         print(f"  {problem}")
@@ -123,6 +125,28 @@ def _train(args) -> int:
     return EXIT_OK
 
 
+def _export(args) -> int:
+    from pathlib import Path
+
+    from finetune.export import adapter_zip, merge_and_save
+    from model_zoo import ModelLoadError
+    from model_zoo.catalog import resolve
+
+    try:
+        if args.zip:
+            entry = resolve(args.adapter)
+            if entry.source != "adapter":
+                raise ValueError(f"{args.adapter!r} is not a registered adapter")
+            Path(args.zip).write_bytes(adapter_zip(entry.path))
+            print(f"adapter {args.adapter} zipped to {args.zip}")
+        else:
+            print(f"merged model saved to {merge_and_save(args.adapter, args.out or None)}")
+    except (ModelLoadError, ValueError, KeyError, OSError) as exc:
+        print(f"cannot export {args.adapter}: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return EXIT_OK
+
+
 def _rank() -> int:
     import os
 
@@ -150,6 +174,11 @@ def parser() -> argparse.ArgumentParser:
     tr.add_argument("--config", required=True, help="a TrainConfig JSON file")
     tr.add_argument("--grace", type=float, default=15.0, help="seconds between SIGTERM and a forced end")
     tr.set_defaults(run=_train)
+    ex = sub.add_parser("export", help="merge an adapter into its base as a plain transformers folder, or zip it")
+    ex.add_argument("adapter", help="the adapter's model id, e.g. smollm2-135m-instruct+addition-job1")
+    ex.add_argument("--out", default="", help="the merged model's folder (default <data home>/merged/<id>)")
+    ex.add_argument("--zip", default="", help="write the adapter folder as this zip file instead of merging")
+    ex.set_defaults(run=_export)
     return top
 
 

@@ -24,7 +24,9 @@ CPU_GENERATION_STEP_SECONDS_135M = 0.12
 GENERATION_BATCH = 16
 LOAD_SECONDS = 5.0
 GPU_SPEEDUP = 25.0
-VALIDATION_LOSS_LIMIT = 64  # validation examples scored at each evaluation during training
+VALIDATION_LOSS_LIMIT = 64
+# The adapter methods by name (each built in finetune/methods.py, which keeps its registry under these names).
+METHOD_TITLES = {"lora": "LoRA", "adalora": "AdaLoRA"}  # validation examples scored at each evaluation during training
 
 
 @dataclass
@@ -60,6 +62,25 @@ class TrainConfig:
     job_id: int | None = None
     store: str = ""
     extra: dict = field(default_factory=dict)
+    # The adapter method (finetune/methods.py) and AdaLoRA's own settings (peft's AdaLoraConfig; its initial
+    # rank is adalora_init_r, lora_rank is LoRA's): ranks start at init_r and are pruned to an average of
+    # target_r between step tinit and tfinal steps before the end, every delta_t steps.
+    method: str = "lora"
+    adalora_target_r: int = 8
+    adalora_init_r: int = 12
+    adalora_tinit: int = 0
+    adalora_tfinal: int = 0
+    adalora_delta_t: int = 1
+    adalora_beta1: float = 0.85
+    adalora_beta2: float = 0.85
+    adalora_orth_reg_weight: float = 0.5
+    # Every checkpoint_every steps the job keeps its adapter (and, for the latest, everything a resume needs)
+    # under checkpoint_dir and reads its probes; resume continues from the latest checkpoint there.
+    checkpoint_every: int = 20
+    checkpoint_dir: str = ""
+    resume: bool = False
+    probe_count: int = 3  # held-out examples whose reference answers are read at every checkpoint
+    tensorboard_dir: str = ""  # TensorBoard event files; empty: none
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -104,6 +125,15 @@ class TrainConfig:
             out.append("validation_fraction must be in [0, 1)")
         if not self.target_modules:
             out.append("choose at least one target module (or 'all-linear')")
+        if self.method not in METHOD_TITLES:
+            out.append(f"method {self.method!r} is not one of {', '.join(map(repr, METHOD_TITLES))}")
+        elif self.method == "adalora":
+            if not 1 <= self.adalora_target_r <= self.adalora_init_r:
+                out.append("AdaLoRA needs 1 <= target rank <= initial rank")
+            if self.adalora_tinit < 0 or self.adalora_tfinal < 0 or self.adalora_delta_t < 1:
+                out.append("AdaLoRA's tinit and tfinal must be >= 0 and delta_t >= 1")
+        if self.checkpoint_every < 0 or self.probe_count < 0:
+            out.append("checkpoint_every and probe_count must be >= 0")
         return out
 
     def total_steps(self, train_examples: int) -> int:
@@ -120,13 +150,14 @@ PRESETS: dict[str, dict] = {
             lora_alpha=32,
             lora_dropout=0.0,
             target_modules=ALL_LINEAR,
-            learning_rate=2e-3,
-            max_steps=80,
+            learning_rate=3e-3,
+            max_steps=48,
             epochs=1.0,
             batch_size=8,
             max_length=128,
             warmup_steps=5,
-            eval_every=20,
+            eval_every=16,
+            checkpoint_every=16,
         ),
     },
     "thorough": {

@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from finetune.text_decoding import DecodedText, encoding_label, read_text
+
 FORMATS = ("csv", "jsonl", "json", "txt")
 MIN_EXAMPLES = 8
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
@@ -46,6 +48,13 @@ class LoadedData:
     lines: list[int] = field(default_factory=list)
     columns: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    encoding: str = "utf-8"  # the Python codec the text was read with
+    encoding_detected: bool = False  # a guess by detection, for the user to accept, rather than certain
+
+    @property
+    def encoding_note(self) -> str:
+        """Says, e.g., 'read as GBK (detected, not UTF-8)' when the encoding is a guess; empty otherwise."""
+        return f"read as {encoding_label(self.encoding)} (detected, not UTF-8)" if self.encoding_detected else ""
 
     @property
     def ok(self) -> bool:
@@ -57,20 +66,24 @@ def detect_format(name: str) -> str | None:
     return {"ndjson": "jsonl", "text": "txt", "tsv": None}.get(suffix, suffix if suffix in FORMATS else None)
 
 
-def decode(raw: bytes, name: str) -> tuple[str | None, Problem | None]:
-    """UTF-8 text (a BOM is allowed), or a problem naming the line and column of the first undecodable byte."""
-    try:
-        return raw.decode("utf-8-sig"), None
-    except UnicodeDecodeError as exc:
-        before = raw[: exc.start]
-        line = before.count(b"\n") + 1
-        column = exc.start - (before.rfind(b"\n") + 1) + 1
-        return None, Problem(
-            name,
-            f"not UTF-8 text (byte 0x{raw[exc.start]:02x} cannot be decoded); save the file as UTF-8",
-            line,
-            column,
-        )
+def decode(raw: bytes, name: str, encoding: str | None = None) -> tuple[DecodedText, Problem | None]:
+    """The file as text (UTF-8, UTF-16 with a BOM, or a detected encoding; see finetune/text_decoding.py), or
+    a problem naming the line and column of the first byte that could not be read."""
+    decoded = read_text(raw, encoding)
+    if decoded.text is not None:
+        return decoded, None
+    before = raw[: decoded.bad_offset]
+    line = before.count(b"\n") + 1
+    column = decoded.bad_offset - (before.rfind(b"\n") + 1) + 1
+    byte = raw[decoded.bad_offset] if decoded.bad_offset < len(raw) else 0
+    wanted = decoded.label if encoding else "UTF-8"
+    advice = "" if encoding else " and its encoding could not be told with confidence"
+    return decoded, Problem(
+        name,
+        f"not {wanted} text (byte 0x{byte:02x} cannot be decoded){advice}; save the file as UTF-8",
+        line,
+        column,
+    )
 
 
 def _load_jsonl(text: str, data: LoadedData) -> None:
@@ -160,8 +173,11 @@ def _columns(rows: list[dict]) -> list[str]:
     return list(seen)
 
 
-def load_examples(raw: bytes, name: str, *, max_bytes: int = DEFAULT_MAX_BYTES, fmt: str | None = None) -> LoadedData:
-    """Reads the rows of one uploaded file. Never raises on bad content: problems are listed instead."""
+def load_examples(
+    raw: bytes, name: str, *, max_bytes: int = DEFAULT_MAX_BYTES, fmt: str | None = None, encoding: str | None = None
+) -> LoadedData:
+    """Reads the rows of one uploaded file (in ``encoding`` when given, else see ``decode``). Never raises on
+    bad content: problems are listed instead."""
     fmt = fmt or detect_format(name)
     data = LoadedData(file=name, format=fmt or "?")
     if fmt is None:
@@ -170,11 +186,12 @@ def load_examples(raw: bytes, name: str, *, max_bytes: int = DEFAULT_MAX_BYTES, 
     if len(raw) > max_bytes:
         data.problems.append(Problem(name, f"file is {len(raw) / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.0f} MB"))
         return data
-    text, problem = decode(raw, name)
+    decoded, problem = decode(raw, name, encoding)
     if problem:
         data.problems.append(problem)
         return data
-    READERS[fmt](text, data)
+    data.encoding, data.encoding_detected = decoded.encoding, decoded.detected
+    READERS[fmt](decoded.text, data)
     data.columns = _columns(data.rows)
     if not data.rows and not data.problems:
         data.problems.append(Problem(name, "the file holds no examples"))

@@ -66,7 +66,14 @@ CREATE TABLE IF NOT EXISTS samples (
 CREATE TABLE IF NOT EXISTS evaluations (
     job_id INTEGER NOT NULL, model TEXT NOT NULL, metrics TEXT NOT NULL, PRIMARY KEY (job_id, model)
 );
+CREATE TABLE IF NOT EXISTS probe_readings (
+    job_id INTEGER NOT NULL, step INTEGER NOT NULL, probe INTEGER NOT NULL, moment INTEGER NOT NULL,
+    token_id INTEGER NOT NULL, token TEXT NOT NULL, prob REAL NOT NULL, rank INTEGER NOT NULL,
+    entropy REAL NOT NULL, top TEXT NOT NULL DEFAULT '[]'
+);
+CREATE INDEX IF NOT EXISTS probe_readings_job ON probe_readings (job_id, probe, moment, step);
 """
+PROBE_FIELDS = ("probe", "moment", "token_id", "token", "prob", "rank", "entropy")
 
 
 @dataclass
@@ -236,6 +243,36 @@ class JobStore:
                 (job_id, model, json.dumps(metrics)),
             )
 
+    def add_probe_readings(self, job_id: int, step: int, readings: list[dict]) -> None:
+        """Rows as ``finetune.probes.read_probes`` gives them: one per probe and moment."""
+        with self._connect() as db:
+            db.executemany(
+                f"INSERT INTO probe_readings (job_id, step, {', '.join(PROBE_FIELDS)}, top) "
+                f"VALUES (?, ?, {', '.join('?' for _ in PROBE_FIELDS)}, ?)",
+                [(job_id, step, *(r[k] for k in PROBE_FIELDS), json.dumps(r.get("top", []))) for r in readings],
+            )
+
+    def forget_after(self, job_id: int, step: int) -> None:
+        """Drops what a job recorded after ``step`` (a resume from the checkpoint there redoes those steps)."""
+        with self._connect() as db:
+            for table in ("metrics", "samples", "probe_readings"):
+                db.execute(f"DELETE FROM {table} WHERE job_id = ? AND step > ?", (job_id, step))
+
+    def reopen(self, job_id: int, **fields) -> bool:
+        """Queues a finished job again (to resume or extend it); False if it is still active or unknown."""
+        sets = {"status": "queued", "phase": "", "finished_at": None, "stop_requested_at": None, "error": None}
+        sets |= {"pid": None, "pid_started": None, "created_at": time.time()} | fields
+        if "config" in sets:
+            sets["config"] = json.dumps(sets["config"])
+        columns = ", ".join(f"{k} = ?" for k in sets)
+        placeholders = ", ".join("?" for _ in FINISHED)
+        with self._connect() as db:
+            cursor = db.execute(
+                f"UPDATE jobs SET {columns} WHERE id = ? AND status IN ({placeholders})",
+                (*sets.values(), job_id, *FINISHED),
+            )
+            return cursor.rowcount == 1
+
     def request_stop(self, job_id: int) -> None:
         with self._connect() as db:
             db.execute(
@@ -282,6 +319,14 @@ class JobStore:
         with self._connect() as db:
             rows = db.execute("SELECT model, metrics FROM evaluations WHERE job_id = ?", (job_id,)).fetchall()
         return {model: json.loads(metrics) for model, metrics in rows}
+
+    def probe_readings(self, job_id: int) -> list[dict]:
+        """Every probe reading of a job, by probe, moment and step (``top`` decoded)."""
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT * FROM probe_readings WHERE job_id = ? ORDER BY probe, moment, step", (job_id,)
+            ).fetchall()
+        return [dict(r) | {"top": json.loads(r["top"])} for r in rows]
 
     def settle_dead_jobs(self) -> list[int]:
         """Marks active jobs whose process is gone as failed (or stopped) with their log tail; returns their ids."""

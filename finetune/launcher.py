@@ -50,6 +50,8 @@ def create_job(config: TrainConfig, store: JobStore) -> tuple[int, Path]:
     job_id = store.create_job(name=config.name or Path(config.train_file).stem, device=device, config=config.to_dict())
     folder = job_dir(job_id)
     config.job_id, config.store = job_id, str(store.path)
+    config.checkpoint_dir = config.checkpoint_dir or str(folder / "checkpoints")
+    config.tensorboard_dir = config.tensorboard_dir or str(folder / "tensorboard")
     config_path = config.save(folder / "config.json")
     store.update(job_id, config=config.to_dict(), log_path=str(folder / "train.log"))
     return job_id, config_path
@@ -84,6 +86,37 @@ def start_process(store: JobStore, job_id: int, arguments: list[str], *, python:
         )
     record_process(store, job_id, proc.pid)
     return proc.pid
+
+
+def resumable(store: JobStore, job_id: int) -> int | None:
+    """The step a finished job would resume from (its latest checkpoint with a training state), or None."""
+    from finetune.checkpoints import latest_resumable
+
+    job = store.get(job_id)
+    if job is None or job.active or not job.config.get("checkpoint_dir"):
+        return None
+    folder = latest_resumable(job.config["checkpoint_dir"])
+    return int(folder.name[5:]) if folder else None
+
+
+def resume(store: JobStore, job_id: int, *, more_steps: int = 0, python: str = sys.executable) -> int:
+    """Queues a stopped, failed or finished job again, to continue from its latest checkpoint: to its planned
+    last step, or with ``more_steps`` that many steps past the checkpoint. Returns the step it resumes from;
+    ValueError if it cannot (no checkpoint, still active, or nothing left to train)."""
+    step = resumable(store, job_id)
+    if step is None:
+        raise ValueError(f"job {job_id} has no checkpoint to resume from (or is still running)")
+    job = store.get(job_id)
+    config = TrainConfig.from_dict(job.config)
+    total = step + more_steps if more_steps > 0 else job.total_steps
+    if total <= step:
+        raise ValueError(f"job {job_id} already trained its {total} steps; ask for more steps")
+    config.resume, config.max_steps = True, total
+    config_path = config.save(Path(job.log_path).parent / "config.json")
+    if not store.reopen(job_id, config=config.to_dict(), total_steps=total):
+        raise ValueError(f"job {job_id} is still active")
+    start_process(store, job_id, ["-m", "finetune", "train", "--config", str(config_path)], python=python)
+    return step
 
 
 def record_process(store: JobStore, job_id: int, pid: int) -> None:

@@ -37,8 +37,11 @@ CHAT_ROLES = ("system", "user", "assistant")
 
 @dataclass(frozen=True)
 class ColumnMapping:
+    """``by_position`` marks a guess made from where the columns are, because no name was recognised."""
+
     style: str
     columns: dict[str, str] = field(default_factory=dict)
+    by_position: bool = field(default=False, compare=False)
 
     @property
     def task(self) -> str:
@@ -50,6 +53,13 @@ class ColumnMapping:
     @classmethod
     def from_dict(cls, raw: dict) -> ColumnMapping:
         return cls(style=raw["style"], columns=dict(raw.get("columns", {})))
+
+    def guess_note(self) -> str:
+        """Words for a by-position guess ('a guess: foo -> prompt, bar -> response ...'); empty otherwise."""
+        if not self.by_position:
+            return ""
+        roles = ", ".join(f"{column!r} as {role}" for role, column in self.columns.items())
+        return f"a guess from the column order, no column name was recognised: {roles}; check it or choose"
 
 
 def _find(columns: list[str], role: str, taken: set[str] = frozenset()) -> str | None:
@@ -73,11 +83,13 @@ def guess_mapping(columns: list[str], task: str | None = None) -> ColumnMapping 
     if text:
         candidates.append(ColumnMapping("text", {"text": text}))
     if len(columns) == 1:
-        candidates.append(ColumnMapping("text", {"text": columns[0]}))
+        candidates.append(ColumnMapping("text", {"text": columns[0]}, by_position=True))
     if len(columns) == 2 and task == ENCODER.finetune_task:
-        candidates.append(ColumnMapping("text-label", {"text": columns[0], "label": columns[1]}))
+        candidates.append(ColumnMapping("text-label", {"text": columns[0], "label": columns[1]}, by_position=True))
     if len(columns) >= 2:
-        candidates.append(ColumnMapping("prompt-response", {"prompt": columns[0], "response": columns[1]}))
+        candidates.append(
+            ColumnMapping("prompt-response", {"prompt": columns[0], "response": columns[1]}, by_position=True)
+        )
     return next((c for c in candidates if task is None or c.task == task), None)
 
 

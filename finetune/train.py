@@ -11,7 +11,6 @@ batches padded per batch.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from dataclasses import dataclass, field
 
@@ -21,13 +20,23 @@ from accelerate.utils import set_seed
 
 from finetune.adapter_output import save_adapter
 from finetune.batching import COLLATORS, LOSSES, collate_causal_packed, length_grouped_batches, random_batches
-from finetune.config import ALL_LINEAR, VALIDATION_LOSS_LIMIT, TrainConfig
+from finetune.checkpoints import (
+    LoopState,
+    latest_resumable,
+    load_adapter_weights,
+    restore_training_state,
+    save_checkpoint,
+)
+from finetune.config import VALIDATION_LOSS_LIMIT, TrainConfig
 from finetune.data import load_file
 from finetune.encoding import encode_causal, encode_classification
 from finetune.evaluate import evaluate_heldout, generate, mean_loss, prompt_of, reference_of
 from finetune.jobs import JobStore
 from finetune.mapping import ColumnMapping, label_names
+from finetune.methods import adapter_method
 from finetune.packed_attention import use_packed_attention
+from finetune.probes import probe_trace_path, read_probes
+from finetune.tracking import Reporter, TensorBoardTracker
 from finetune.validation import check_data, split_examples
 from model_zoo.kinds import CAUSAL_LM, ENCODER
 
@@ -49,6 +58,7 @@ class PreparedData:
     test: list[dict]
     labels: list[str] = field(default_factory=list)
     test_source: str = "test"
+    probes: list[dict] = field(default_factory=list)  # held-out examples when there are any, else training ones
 
 
 def _read(path: str, mapping: ColumnMapping | None, task: str, tokenizer, max_context, max_length, min_examples=1):
@@ -84,24 +94,13 @@ def prepare_data(config: TrainConfig, tokenizer, max_context: int | None) -> Pre
     else:
         test, source = validation, "validation"
     labels = label_names(train + validation + test) if config.task == ENCODER.finetune_task else []
-    return PreparedData(train, validation, test[: config.test_limit], labels, source)
+    answered = [e for e in (test or train) if "prompt" in e or "messages" in e]
+    return PreparedData(train, validation, test[: config.test_limit], labels, source, answered[: config.probe_count])
 
 
-def lora_model(model, config: TrainConfig):
-    from peft import LoraConfig, TaskType, get_peft_model
-
-    targets = config.target_modules
-    if isinstance(targets, str) and targets != ALL_LINEAR:
-        targets = [t.strip() for t in targets.split(",") if t.strip()]
-    task_type = TaskType.SEQ_CLS if config.task == ENCODER.finetune_task else TaskType.CAUSAL_LM
-    lora = LoraConfig(
-        r=config.lora_rank,
-        lora_alpha=config.lora_alpha,
-        lora_dropout=config.lora_dropout,
-        target_modules=targets,
-        task_type=task_type,
-    )
-    return get_peft_model(model, lora)
+def lora_model(model, config: TrainConfig, total_steps: int = 1):
+    """``model`` wrapped in the adapter of ``config.method`` (LoRA unless asked otherwise)."""
+    return adapter_method(config.method).build(model, config, total_steps)
 
 
 def _encode(examples, tokenizer, config: TrainConfig, labels):
@@ -110,18 +109,10 @@ def _encode(examples, tokenizer, config: TrainConfig, labels):
     return [encode_causal(e, tokenizer, config.max_length) for e in examples]
 
 
-class Reporter:
-    """Writes progress to the job store from the main process; silent without a store or on other ranks."""
-
-    def __init__(self, store: JobStore | None, job_id: int | None, enabled: bool):
-        self.store, self.job_id = (store, job_id) if enabled and store is not None and job_id else (None, None)
-
-    def __call__(self, method: str, *args, **kwargs) -> None:
-        if self.store is not None:
-            getattr(self.store, method)(self.job_id, *args, **kwargs)
-
-    def stop_requested(self) -> bool:
-        return self.store is not None and self.store.stop_requested(self.job_id)
+def _trackers(config: TrainConfig, accelerator: Accelerator, resume_step: int | None) -> list:
+    if not config.tensorboard_dir or not accelerator.is_main_process:
+        return []
+    return [TensorBoardTracker(config.tensorboard_dir, purge_after=resume_step)]
 
 
 def train(
@@ -129,12 +120,18 @@ def train(
 ) -> dict:
     """Trains, evaluates base vs tuned on the held-out split, saves and registers the adapter. Returns the result.
 
-    ``stop_flag()`` is asked before every step; ``on_step(step, metrics)`` hears every step's metrics."""
+    ``stop_flag()`` is asked before every step; ``on_step(step, metrics)`` hears every step's metrics. With
+    ``config.resume`` it continues from the latest checkpoint under ``config.checkpoint_dir``."""
     from model_zoo import load_model
     from model_zoo.loading import name_labels
 
     accelerator = Accelerator(cpu=config.device == "cpu")
-    report = Reporter(store, job_id, accelerator.is_main_process)
+    main = accelerator.is_main_process
+    resume_from = latest_resumable(config.checkpoint_dir) if config.resume and config.checkpoint_dir else None
+    if config.resume and resume_from is None:
+        raise ValueError(f"nothing to resume: no checkpoint with a training state in {config.checkpoint_dir!r}")
+    resume_step = int(resume_from.name[5:]) if resume_from else None
+    report = Reporter(store, job_id, main, _trackers(config, accelerator, resume_step))
     set_seed(config.seed)
     report("update", phase="loading model")
     probe = load_model(config.model, device="cpu" if config.device == "cpu" else str(accelerator.device))
@@ -152,25 +149,34 @@ def train(
     packed = config.task == CAUSAL_LM.finetune_task
     if not (packed and use_packed_attention(base)) and hasattr(base, "set_attn_implementation"):
         base.set_attn_implementation("sdpa")
-    set_seed(config.seed)  # the LoRA init depends on the seed alone, not on what loading drew
-    model = lora_model(base, config)
+    encoded = _encode(data.train, tokenizer, config, data.labels)
+    total_steps = config.total_steps(len(encoded))
+    method = adapter_method(config.method)
+    set_seed(config.seed)  # the adapter's init depends on the seed alone, not on what loading drew
+    model = method.build(base, config, total_steps)
+    if resume_from:
+        load_adapter_weights(model, resume_from)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     log.info(
-        "model %s, %d trainable LoRA parameters; %d train, %d validation, %d %s examples",
+        "model %s, %d trainable %s parameters; %d train, %d validation, %d %s examples",
         config.model,
         trainable,
+        method.title,
         len(data.train),
         len(data.validation),
         len(data.test),
         data.test_source,
     )
-
-    encoded = _encode(data.train, tokenizer, config, data.labels)
-    total_steps = config.total_steps(len(encoded))
     report("update", total_steps=total_steps)
     evaluation_kwargs = dict(max_length=config.max_length, labels=data.labels, max_new_tokens=config.max_new_tokens)
     result: dict = {"trainable_parameters": trainable, "train_examples": len(data.train), "heldout": data.test_source}
-    if accelerator.is_main_process and data.test:
+    probes = data.probes if packed else []
+    if resume_from:
+        result["resumed_from"] = resume_step
+        report("forget_after", resume_step)
+        if store is not None and job_id and "base" in store.evaluations(job_id):
+            result["base"] = store.evaluations(job_id)["base"]
+    elif main and data.test:
         report("update", phase="evaluating the base model")
         result["base"] = evaluate_heldout(model, tokenizer, data.test, config.task, **evaluation_kwargs)
         report("set_evaluation", "base", result["base"])
@@ -181,75 +187,87 @@ def train(
     )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _warmup_linear_decay(config.warmup_steps, total_steps))
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    state = restore_training_state(resume_from, optimizer, scheduler) if resume_from else LoopState()
     loss_fn, collate = LOSSES[config.task], COLLATORS[config.task]
     if packed:
         collate = collate_causal_packed
     pad_id = tokenizer.pad_token_id
     lengths = [len(ids) for ids, _ in encoded]
 
+    def checkpoint() -> None:
+        if main and config.checkpoint_dir:
+            unwrapped = accelerator.unwrap_model(model)
+            folder = save_checkpoint(config.checkpoint_dir, unwrapped, optimizer, scheduler, state)
+            if probes:
+                report("update", phase=f"reading the probes at step {state.step}")
+                _read_probes(unwrapped, tokenizer, probes, config, state.step, folder, report)
+                report("update", phase="training")
+
+    if not resume_from:
+        checkpoint()  # step 0: the probes as the base model reads them
     report("update", phase="training", train_started_at=time.time())
-    step, tokens, padded_tokens, train_seconds, epoch = 0, 0, 0, 0.0, 0
-    last_loss = math.nan
     model.train()
-    while step < total_steps:
+    while state.step < total_steps:
         if packed:  # random batches, as a plain Trainer draws them; packing leaves no padding to group away
-            batches = random_batches(len(encoded), config.batch_size, seed=config.seed + epoch)
+            batches = random_batches(len(encoded), config.batch_size, seed=config.seed + state.epoch)
         else:
-            batches = length_grouped_batches(lengths, config.batch_size, seed=config.seed + epoch)
+            batches = length_grouped_batches(lengths, config.batch_size, seed=config.seed + state.epoch)
         loader = accelerator.prepare_data_loader(
-            torch.utils.data.DataLoader(encoded, batch_sampler=batches, collate_fn=lambda b: collate(b, pad_id))
+            torch.utils.data.DataLoader(
+                encoded, batch_sampler=batches[state.batch_in_epoch :], collate_fn=lambda b: collate(b, pad_id)
+            )
         )
         for batch in loader:
             asked = (stop_flag is not None and stop_flag()) or report.stop_requested()
             if _any_process(accelerator, asked):  # every rank stops at the same step, or DDP would hang
-                raise StopRequested(f"stopped at step {step} of {total_steps}")
+                checkpoint()  # nothing trained so far is lost: a resume starts here
+                report.close()
+                raise StopRequested(f"stopped at step {state.step} of {total_steps}")
             started = time.perf_counter()
             loss, _ = loss_fn(model, batch)
+            if method.extra_loss is not None:
+                loss = loss + method.extra_loss(accelerator.unwrap_model(model))
             accelerator.backward(loss)
             if config.max_grad_norm > 0:  # early LoRA steps at a high learning rate overshoot without it
                 accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
             optimizer.step()
             scheduler.step()
+            if method.after_backward is not None:
+                method.after_backward(accelerator.unwrap_model(model), state.step)
             optimizer.zero_grad(set_to_none=True)
-            step += 1
-            train_seconds += time.perf_counter() - started
-            counts = accelerator.reduce(
-                torch.tensor(
-                    [batch["attention_mask"].sum(), batch["attention_mask"].numel()], device=accelerator.device
-                ),
-                reduction="sum",
-            )
-            real_tokens = int(counts[0])
-            tokens += real_tokens
-            padded_tokens += int(counts[1])
-            last_loss = float(accelerator.reduce(loss.detach(), reduction="mean"))
-            metrics = {"loss": last_loss, "lr": scheduler.get_last_lr()[0], "tokens": real_tokens}
-            report("add_metrics", step, metrics)
+            state.step += 1
+            state.batch_in_epoch += 1
+            state.train_seconds += time.perf_counter() - started
+            _count_tokens(accelerator, batch, state)
+            state.last_loss = float(accelerator.reduce(loss.detach(), reduction="mean"))
+            metrics = {"loss": state.last_loss, "lr": scheduler.get_last_lr()[0], "tokens": state.last_tokens}
+            report("add_metrics", state.step, metrics)
             if on_step is not None:
-                on_step(step, metrics)
-            report("update", step=step, tokens=tokens, train_seconds=train_seconds)
+                on_step(state.step, metrics)
+            report("update", step=state.step, tokens=state.tokens, train_seconds=state.train_seconds)
+            step = state.step
             if step % 10 == 0 or step == total_steps:
-                log.info("step %d/%d loss %.4f (%.1f tokens/s)", step, total_steps, last_loss, tokens / train_seconds)
-            if (
-                accelerator.is_main_process
-                and data.validation
-                and (step % config.eval_every == 0 or step == total_steps)
-            ):
+                speed = state.tokens / max(state.train_seconds, 1e-9)
+                log.info("step %d/%d loss %.4f (%.1f tokens/s)", step, total_steps, state.last_loss, speed)
+            if main and data.validation and (step % config.eval_every == 0 or step == total_steps):
                 _evaluate_during_training(accelerator.unwrap_model(model), tokenizer, data, config, step, report)
+            if config.checkpoint_every and (step % config.checkpoint_every == 0 or step == total_steps):
+                checkpoint()
             if step >= total_steps:
                 break
-        epoch += 1
+        else:
+            state.epoch, state.batch_in_epoch = state.epoch + 1, 0
 
     result |= {
-        "steps": step,
-        "tokens": tokens,
-        "padded_tokens": padded_tokens,
-        "train_seconds": train_seconds,
-        "final_loss": last_loss,
-        "tokens_per_second": tokens / max(train_seconds, 1e-9),
+        "steps": state.step,
+        "tokens": state.tokens,
+        "padded_tokens": state.padded_tokens,
+        "train_seconds": state.train_seconds,
+        "final_loss": state.last_loss,
+        "tokens_per_second": state.tokens / max(state.train_seconds, 1e-9),
     }
     accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
+    if main:
         tuned = accelerator.unwrap_model(model)
         if data.test:
             report("update", phase="evaluating the tuned model")
@@ -261,7 +279,26 @@ def train(
             tuned, tokenizer, config, result, job_id, labels=data.labels
         )
         log.info("adapter %s saved to %s", result["adapter_id"], result["adapter_path"])
+    report.close()
     return result
+
+
+def _count_tokens(accelerator: Accelerator, batch: dict, state: LoopState) -> None:
+    counts = accelerator.reduce(
+        torch.tensor([batch["attention_mask"].sum(), batch["attention_mask"].numel()], device=accelerator.device),
+        reduction="sum",
+    )
+    state.last_tokens = int(counts[0])
+    state.tokens += state.last_tokens
+    state.padded_tokens += int(counts[1])
+
+
+def _read_probes(model, tokenizer, probes, config: TrainConfig, step: int, folder, report) -> None:
+    adapter = f"{config.name or 'job'} at step {step}"
+    readings, traces = read_probes(model, tokenizer, probes, model_id=config.model, adapter=adapter, step=step)
+    for index, trace in enumerate(traces):
+        trace.save(probe_trace_path(folder, index))
+    report("add_probe_readings", step, readings)
 
 
 def _any_process(accelerator: Accelerator, flag: bool) -> bool:

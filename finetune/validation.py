@@ -26,10 +26,20 @@ class DataReport:
     def ok(self) -> bool:
         return not self.problems
 
+    def notes(self) -> list[str]:
+        """What was guessed rather than known: a detected encoding, a mapping guessed from column order."""
+        notes = []
+        if self.data.encoding_detected:
+            notes.append(f"encoding: {self.data.encoding_note}; check that the text reads right")
+        if self.mapping and (guess := self.mapping.guess_note()):
+            notes.append(f"mapping: {guess} with --style and --column")
+        return notes
+
     def summary(self) -> str:
         lines = [f"{self.data.file}: {self.data.format}, {len(self.data.rows)} rows, columns {self.data.columns}"]
         if self.mapping:
             lines.append(f"mapping: {self.mapping.style} {self.mapping.columns} (task {self.mapping.task})")
+        lines += self.notes()
         lines.append(f"usable examples: {len(self.examples)}")
         if self.lengths:
             s = self.lengths

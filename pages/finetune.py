@@ -5,19 +5,25 @@ Widgets only: the engine (finetune/) validates, launches and stores; components/
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from components.finetune_charts import draw_loss_chart
 from components.finetune_jobs import evaluation_table, job_progress, job_table
 from components.finetune_samples import length_metrics, preview_table, problem_list, sample_generations
-from finetune.config import ALL_LINEAR, PRESETS, estimate, preset
+from finetune.config import estimate
 from finetune.data import FORMATS, load_examples
 from finetune.jobs import FINETUNE
-from finetune.launcher import enforce_stops, launch, stop
+from finetune.launcher import enforce_stops, launch
 from finetune.mapping import STYLES, ColumnMapping, guess_mapping
 from finetune.sample_data import sample_path
 from finetune.validation import check_data
 from model_zoo.kinds import CAUSAL_LM, ENCODER, TASK_KINDS
+from page_glue.finetune_actions import export_actions, resume_actions, stop_button
+from page_glue.finetune_compare import compare_runs
+from page_glue.finetune_probes import probe_panel
+from page_glue.finetune_settings import settings_form
 from page_glue.job_files import job_store, saved_upload
 from page_glue.models import get_model, model_picker
 
@@ -26,20 +32,6 @@ IDLE_POLL_SECONDS = 15.0  # otherwise: only to notice a job launched elsewhere (
 TASKS = {"Instruction tuning (chat model)": CAUSAL_LM.finetune_task, "Classification (encoder)": ENCODER.finetune_task}
 SAMPLE = "Bundled sample: step-by-step addition"
 UPLOAD = "Upload a file"
-TARGETS = [
-    ALL_LINEAR,
-    "q_proj",
-    "k_proj",
-    "v_proj",
-    "o_proj",
-    "gate_proj",
-    "up_proj",
-    "down_proj",
-    "query",
-    "key",
-    "value",
-    "dense",
-]
 
 
 def choose_data(task: str):
@@ -59,7 +51,12 @@ def choose_data(task: str):
     return raw, upload.name, saved_upload(raw, upload.name), None
 
 
+def encoding_question(note: str) -> str:
+    return f"The file is not UTF-8 and was {note}: the preview above reads right, use it"
+
+
 def choose_mapping(columns: list[str], task: str) -> ColumnMapping | None:
+    """The mapping chosen in the widgets; it keeps the guess's ``by_position`` mark while it is the guess."""
     guess = guess_mapping(columns, task)
     styles = [s for s in STYLES if (s == "text-label") == (task == ENCODER.finetune_task)]
     cols = st.columns(3)
@@ -69,40 +66,10 @@ def choose_mapping(columns: list[str], task: str) -> ColumnMapping | None:
         default = guess.columns.get(role) if guess and guess.style == style else None
         index = columns.index(default) if default in columns else None
         chosen[role] = slot.selectbox(f"{role} column", columns, index=index, key=f"ft_col_{style}_{role}")
-    return ColumnMapping(style, chosen) if all(chosen.values()) else None
-
-
-def settings_form(task: str, model_id: str):
-    name = st.selectbox("Preset", list(PRESETS), format_func=lambda n: PRESETS[n]["description"], key="ft_preset")
-    base = preset(name, model=model_id, task=task)
-    if task == ENCODER.finetune_task:
-        base.target_modules = ["query", "value"]
-    with st.expander("LoRA and training settings", expanded=False):
-        c = st.columns(4)
-        base.lora_rank = c[0].number_input("Rank", 1, 256, base.lora_rank, key=f"ft_rank_{name}")
-        base.lora_alpha = c[1].number_input("Alpha", 1, 512, base.lora_alpha, key=f"ft_alpha_{name}")
-        base.lora_dropout = c[2].number_input("Dropout", 0.0, 0.9, base.lora_dropout, 0.01, key=f"ft_drop_{name}")
-        base.learning_rate = c[3].number_input(
-            "Learning rate", 1e-6, 0.5, base.learning_rate, format="%.0e", key=f"ft_lr_{name}"
-        )
-        defaults = base.target_modules if isinstance(base.target_modules, list) else [base.target_modules]
-        targets = st.multiselect("Target modules", TARGETS, default=defaults, key=f"ft_targets_{task}_{name}")
-        base.target_modules = ALL_LINEAR if ALL_LINEAR in targets or not targets else targets
-        c = st.columns(5)
-        base.max_steps = c[0].number_input(
-            "Max steps (0: use epochs)", 0, 100_000, base.max_steps, key=f"ft_steps_{name}"
-        )
-        base.epochs = c[1].number_input("Epochs", 0.0, 100.0, float(base.epochs), 0.5, key=f"ft_epochs_{name}")
-        base.batch_size = c[2].number_input("Batch size", 1, 256, base.batch_size, key=f"ft_batch_{name}")
-        base.max_length = c[3].number_input("Max length", 8, 8192, base.max_length, key=f"ft_len_{name}")
-        base.seed = c[4].number_input("Seed", 0, 2**31 - 1, base.seed, key=f"ft_seed_{name}")
-        c = st.columns(2)
-        base.validation_fraction = c[0].slider("Validation share", 0.0, 0.5, 0.1, 0.05, key="ft_val")
-        base.test_limit = c[1].number_input(
-            "Held-out examples scored (base vs tuned)", 0, 10_000, base.test_limit, key="ft_test_limit"
-        )
-    base.name = st.text_input("Job name", value="", placeholder="e.g. addition-quick", key="ft_name")
-    return base
+    if not all(chosen.values()):
+        return None
+    mapping = ColumnMapping(style, chosen)
+    return guess if mapping == guess else mapping
 
 
 def data_and_launch() -> None:
@@ -120,10 +87,16 @@ def data_and_launch() -> None:
         problem_list(data.problems)
         return
     preview_table(data.rows)
+    if data.encoding_detected:
+        if not st.checkbox(encoding_question(data.encoding_note), key=f"ft_accept_{path.name}"):
+            return
+        path = saved_upload(raw.decode(data.encoding).encode("utf-8"), name)  # the job reads UTF-8
     mapping = choose_mapping(data.columns, task)
     if mapping is None:
         st.info("Choose a column for every role.")
         return
+    if note := mapping.guess_note():
+        st.warning(f"Column mapping: {note} above.", icon=":material/help:")
     loaded = get_model(model_id)
     if loaded is None:
         return
@@ -192,14 +165,16 @@ def draw_jobs(polling_fast: bool) -> None:
     )
     job = next(j for j in jobs if j.id == job_id)
     job_progress(job)
-    if job.active and st.button("Stop", icon=":material/stop:", key=f"ft_stop_{job.id}"):
-        stop(store, job.id)
-        st.toast(f"Asked job {job.id} to stop.")
+    stop_button(store, job)
+    resume_actions(store, job)
+    export_actions(job)
     evaluation_table(store.evaluations(job.id))
     draw_loss_chart(store.metrics(job.id), key=f"ft_chart_{job.id}")
+    probe_panel(store, job)
     sample_generations(store.samples(job.id))
     if job.log_path:
-        st.caption(f"Log: `{job.log_path}`")
+        jobs_folder = Path(job.log_path).parent.parent
+        st.caption(f"Log: `{job.log_path}` · TensorBoard: `tensorboard --logdir {jobs_folder}`")
 
 
 live_jobs_panel = st.fragment(run_every=POLL_SECONDS, key="ft_jobs_live")(draw_jobs)
@@ -219,3 +194,6 @@ st.subheader("New job", anchor=False)
 data_and_launch()
 st.subheader("Jobs", anchor=False)
 jobs_panel()
+if len(all_jobs := job_store().list_jobs(FINETUNE)) > 1:
+    with st.expander("Compare runs", icon=":material/compare_arrows:"):
+        compare_runs(job_store(), all_jobs)

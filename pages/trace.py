@@ -1,6 +1,7 @@
 """Trace page: run a prompt, watch it grow, then explore it one moment at a time; or open a lesson from the
-class gallery (``?trace=<id>``) with its notes at their moments, and pin notes to save one; or open an evaluated
-question (``?evaluation=<job>&model=<n>&question=<i>``) at the moment it left its reference.
+class gallery (``?trace=<id>``) with its notes at their moments, and pin notes to save one; open a fine-tune
+probe's trace at a checkpoint (``?probe=<job>:<step>:<probe>``); or open an evaluated question
+(``?evaluation=<job>&model=<n>&question=<i>``) at the moment it left its reference.
 
 The moment being looked at lives in one session key (``trace_moment``), kept by the moment navigator the
 Compare page shares; its slider and buttons, a click on a generated token and a click on the timeline all
@@ -27,6 +28,7 @@ from page_glue.lesson_notes import (
 from page_glue.models import get_model, model_picker
 from page_glue.navigator import MomentNavigator
 from page_glue.panels import draw_in_columns
+from page_glue.probe_link import linked_probe
 from page_glue.session_memory import settings_problem
 from page_glue.trace_cache import CurrentTrace, trace_file_bytes, trace_from_bytes, trace_html
 from page_glue.trace_panels import TRACE_PANELS, trace_model
@@ -234,7 +236,7 @@ def open_upload() -> None:
 st.header("Trace", anchor=False)
 if problem := settings_problem():
     st.warning(problem, icon=":material/memory:")
-if (lesson := linked_lesson()) is not None:
+if (lesson := linked_lesson() or linked_probe()) is not None:
     show(lesson)
     st.session_state[PROMPT] = lesson.trace.prompt  # so Run traces the lesson's prompt again
 if (evaluated := linked_evaluation()) is not None:  # an evaluated question, at the moment it went wrong

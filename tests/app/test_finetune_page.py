@@ -110,3 +110,40 @@ def test_sample_set_preview_stats_and_launch(home, monkeypatch):
     assert config.train_file.endswith("addition_train.jsonl") and config.test_file.endswith("addition_test.jsonl")
     assert config.mapping == {"style": "prompt-response", "columns": {"prompt": "prompt", "response": "response"}}
     assert config.max_steps > 0 and config.lora_rank == 16
+
+
+def test_gbk_upload_is_shown_read_as_gbk_and_a_positional_mapping_is_called_a_guess(home):
+    rows = "问题,回答\n" + "".join(f"{a}加{b}等于几？,{a + b}\n" for a in range(1, 4) for b in range(1, 4))
+    at = app_test(PAGE).run()
+    at.file_uploader(key="ft_upload").upload("表格.csv", rows.encode("gbk")).run()
+    assert not at.exception, at.exception
+    preview = at.dataframe[0].value
+    assert list(preview.columns) == ["问题", "回答"] and preview["问题"][0] == "1加1等于几？"
+    (accept,) = [c for c in at.checkbox if "read as GBK" in c.label]
+    assert "ft_style" not in [s.key for s in at.selectbox]  # nothing goes on until the reading is accepted
+    accept.check().run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="ft_style").value == "prompt-response"
+    (warning,) = [w.value for w in at.warning if "Column mapping" in w.value]
+    assert "a guess from the column order" in warning and "'问题' as prompt" in warning
+
+
+def test_a_finished_adapter_downloads_as_a_zip_and_merges(tmp_path, monkeypatch):
+    from model_zoo.catalog import resolve
+    from tests.tiny_adapter import make_tiny_adapter, temp_home
+
+    home = temp_home(tmp_path)
+    monkeypatch.setenv("MOMENTSCOPE_HOME", str(home))
+    adapter_id = make_tiny_adapter(home)
+    store = JobStore()
+    job = store.create_job(name="tiny", device="cpu", config={"model": "smollm2-135m-instruct"})
+    store.finish(job, "succeeded", adapter_id=adapter_id, adapter_path=resolve(adapter_id).path)
+    at = app_test(PAGE).run()
+    assert not at.exception, at.exception
+    assert at.get("download_button") and "Download the adapter (zip)" in str(at.get("download_button")[0].proto)
+    at.button(key=f"ft_merge_{job}").click().run()
+    assert not at.exception, at.exception
+    (done,) = [s.value for s in at.success if "Merged model saved to" in s.value]
+    assert (
+        home / "merged" / "smollm2-135m-instruct-tiny-test-lora" / "model.safetensors"
+    ).exists() and "merged" in done

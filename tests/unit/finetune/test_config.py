@@ -53,3 +53,11 @@ def test_job_estimate_counts_evaluations_so_a_tiny_job_is_not_zero_seconds():
         heldout_examples=40,
     )
     assert classifier.job_seconds < guess.job_seconds  # nothing to generate
+
+
+def test_an_unknown_method_and_impossible_adalora_ranks_are_named():
+    assert preset("quick", train_file="x.jsonl", method="dora").problems() == [
+        "method 'dora' is not one of 'lora', 'adalora'"
+    ]
+    ada = preset("quick", train_file="x.jsonl", method="adalora", adalora_init_r=4, adalora_target_r=8)
+    assert ada.problems() == ["AdaLoRA needs 1 <= target rank <= initial rank"]

@@ -35,7 +35,7 @@ def test_good_jsonl_is_usable():
             jsonl(GOOD[:3]) + b'{"prompt": "x", "response": }\n' + jsonl(GOOD[3:]),
             "bad.jsonl, line 4, column 29: malformed JSON: Expecting value",
         ),
-        ("latin.csv", b"prompt,response\n" + b"caf\xe9,ok\n", "latin.csv, line 2, column 4: not UTF-8 text (byte 0xe9"),
+        ("bin.csv", b"prompt,response\n" + b"caf\xe9\x00,ok\n", "bin.csv, line 2, column 4: not UTF-8 text (byte 0xe9"),
         (
             "dupe.csv",
             b"prompt,response,prompt\na,b,c\n",

@@ -1,0 +1,113 @@
+"""The adapter methods a job can train, by name: LoRA, and AdaLoRA (LoRA whose rank budget is moved during
+training to the weights that matter most, peft's ``AdaLoraConfig``).
+
+A method builds the peft model from the config and the job's total step count, and may add to each step:
+a term added to the loss (AdaLoRA's orthogonal regularisation, which peft adds only when the model computes
+the loss itself, and ours computes it outside) and work after the backward pass (AdaLoRA's
+``update_and_allocate``, which reads the gradients, so it runs before they are zeroed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from finetune.config import ALL_LINEAR, METHOD_TITLES, TrainConfig
+from model_zoo.kinds import ENCODER
+
+
+@dataclass(frozen=True)
+class AdapterMethod:
+    name: str
+    title: str
+    build: Callable  # (base model, config, total steps) -> peft model
+    extra_loss: Callable | None = None  # (peft model) -> tensor added to the step's loss
+    after_backward: Callable | None = None  # (peft model, step) -> None, before the gradients are zeroed
+
+
+def _targets(config: TrainConfig):
+    targets = config.target_modules
+    if isinstance(targets, str) and targets != ALL_LINEAR:
+        targets = [t.strip() for t in targets.split(",") if t.strip()]
+    return targets
+
+
+def _task_type(config: TrainConfig):
+    from peft import TaskType
+
+    return TaskType.SEQ_CLS if config.task == ENCODER.finetune_task else TaskType.CAUSAL_LM
+
+
+def _build_lora(model, config: TrainConfig, total_steps: int):
+    from peft import LoraConfig, get_peft_model
+
+    lora = LoraConfig(
+        r=config.lora_rank,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=_targets(config),
+        task_type=_task_type(config),
+    )
+    return get_peft_model(model, lora)
+
+
+def _build_adalora(model, config: TrainConfig, total_steps: int):
+    from peft import AdaLoraConfig, get_peft_model
+
+    if config.adalora_tinit >= total_steps - config.adalora_tfinal:
+        raise ValueError(
+            f"AdaLoRA needs steps to move its rank budget: tinit ({config.adalora_tinit}) must be below the "
+            f"total steps ({total_steps}) minus tfinal ({config.adalora_tfinal})"
+        )
+    adalora = AdaLoraConfig(
+        target_r=config.adalora_target_r,
+        init_r=config.adalora_init_r,
+        tinit=config.adalora_tinit,
+        tfinal=config.adalora_tfinal,
+        deltaT=config.adalora_delta_t,
+        beta1=config.adalora_beta1,
+        beta2=config.adalora_beta2,
+        orth_reg_weight=config.adalora_orth_reg_weight,
+        total_step=total_steps,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=_targets(config),
+        task_type=_task_type(config),
+    )
+    return get_peft_model(model, adalora)
+
+
+def _adalora_orthogonality(model) -> torch.Tensor:
+    """peft's AdaLoRA regulariser: the mean Frobenius distance of P Pᵀ (and Qᵀ Q) from the identity."""
+    weight = model.peft_config[model.base_model.trainable_adapter_name].orth_reg_weight
+    terms = []
+    for name, param in model.named_parameters():
+        if param.requires_grad and ("lora_A" in name or "lora_B" in name):
+            cov = param @ param.T if "lora_A" in name else param.T @ param
+            terms.append(torch.linalg.matrix_norm(cov - torch.eye(*cov.shape, device=cov.device), ord="fro"))
+    return weight * torch.stack(terms).mean() if terms else torch.zeros(())
+
+
+def _adalora_allocate(model, step: int) -> None:
+    model.base_model.update_and_allocate(step)
+
+
+METHODS: dict[str, AdapterMethod] = {
+    "lora": AdapterMethod("lora", METHOD_TITLES["lora"], _build_lora),
+    "adalora": AdapterMethod(
+        "adalora",
+        METHOD_TITLES["adalora"],
+        _build_adalora,
+        extra_loss=_adalora_orthogonality,
+        after_backward=_adalora_allocate,
+    ),
+}
+assert set(METHODS) == set(METHOD_TITLES), "every named method has a builder"
+
+
+def adapter_method(name: str) -> AdapterMethod:
+    if name not in METHODS:
+        raise ValueError(f"unknown method {name!r}; choose one of {list(METHODS)}")
+    return METHODS[name]
