@@ -60,6 +60,7 @@ def choose_questions() -> dict | None:
     st.caption(
         f"{len(found.questions)} questions, {with_reference} with a reference solution · columns: "
         + ", ".join(f"{role} = `{column}`" for role, column in found.columns.items())
+        + (f" · read as {found.read_as.upper()} (detected, not UTF-8)" if found.read_as else "")
     )
     return {"questions_file": str(saved_upload(raw, upload.name)), "name": Path(upload.name).stem}
 

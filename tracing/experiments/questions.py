@@ -44,6 +44,7 @@ class QuestionSet:
     questions: list[Question] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     columns: dict[str, str] = field(default_factory=dict)  # role -> the column that plays it
+    read_as: str = ""  # the encoding the file was detected in, when it was not UTF-8 or UTF-16 ("GBK")
 
     @property
     def ok(self) -> bool:
@@ -167,7 +168,9 @@ def read_questions(raw: bytes, name: str, rule: AnswerRule | None = None) -> Que
     data = load_examples(raw, name)
     if data.format not in FORMATS and not data.problems:
         return QuestionSet(name, problems=[Problem(name, f"questions come as {', '.join('.' + f for f in FORMATS)}")])
-    return questions_from(data, rule)
+    found = questions_from(data, rule)
+    found.read_as = data.encoding if data.encoding_detected else ""
+    return found
 
 
 def read_questions_file(path: str, rule: AnswerRule | None = None) -> QuestionSet:

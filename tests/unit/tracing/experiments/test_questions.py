@@ -68,9 +68,12 @@ def test_a_reference_without_the_pattern_gives_no_known_answer():
     assert "q.jsonl, line 1, column 'response': no known answer" in found.message()
 
 
-def test_not_utf8_and_unknown_types_are_refused_with_a_place():
+def test_a_gbk_file_is_read_as_detected_and_says_so_and_undecodable_bytes_are_refused_with_a_place():
     found = read_questions("question,answer\n三,3\n".encode("gbk"), "q.csv")
-    assert "q.csv, line 2, column 1: not UTF-8 text" in found.message()
+    assert found.ok and found.questions[0].question == "三" and found.read_as.lower() in {"gbk", "gb2312", "gb18030"}
+    assert read_questions("question,answer\n三,3\n".encode(), "q.csv").read_as == ""
+    refused = read_questions(b"question,answer\n" + bytes(range(128, 256)) * 4, "q.csv")
+    assert "q.csv, line 2, column 1: not UTF-8 text" in refused.message()
     assert "questions come as" in read_questions(b"2+2?\n", "q.txt").message()
     assert "unknown file type" in read_questions(b"x", "q.xlsx").message()
 
