@@ -72,3 +72,16 @@ def timed(what: str):
     started = time.perf_counter()
     yield
     print(f"[e2e] {what}: {time.perf_counter() - started:.2f} s")
+
+
+def run_trace(page, prompt: str, tokens: int, deadline_s: float, what: str) -> None:
+    """On the Trace page already open: types the prompt and the token count, clicks Run and waits (at most
+    ``deadline_s``) for the explorable trace, printing the time as ``what``."""
+    page.get_by_role("textbox", name="Prompt").fill(prompt)
+    page.get_by_label("Max new tokens").fill(str(tokens))
+    page.get_by_label("Max new tokens").press("Enter")
+    wait_for_app_idle(page)
+    with timed(what):
+        page.get_by_role("button", name="Run").click()
+        page.get_by_text(f"Moment 0 of {tokens - 1}").wait_for(timeout=deadline_s * 1000)
+        wait_for_app_idle(page)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import timed, wait_for_app_idle
+from tests.e2e.conftest import run_trace, timed, wait_for_app_idle
 from tests.tiny_adapter import TINY_ADAPTER, make_tiny_adapter
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
@@ -28,14 +28,7 @@ PROMPT = "小明有三个苹果，吃了一个，还剩几个？"
 def test_interventions_on_a_chinese_trace(app_url, page):
     page.goto(app_url)
     wait_for_app_idle(page)
-    page.get_by_role("textbox", name="Prompt").fill(PROMPT)
-    page.get_by_label("Max new tokens").fill("8")
-    page.get_by_label("Max new tokens").press("Enter")
-    wait_for_app_idle(page)
-    with timed("8-token trace"):
-        page.get_by_role("button", name="Run").click()
-        page.get_by_text("Moment 0 of").wait_for(timeout=RUN_S * 1000)
-        wait_for_app_idle(page)
+    run_trace(page, PROMPT, 8, RUN_S, "8-token trace")
     page.locator(".ms-tok[data-i='2']").click()
     page.get_by_text("Moment 2 of").wait_for()
     wait_for_app_idle(page)
@@ -71,14 +64,7 @@ def test_patching_and_a_click_on_the_commitment_map_on_an_adapter(app_url, page)
     page.get_by_label("Model", exact=True).click()
     page.get_by_role("option", name=TINY_ADAPTER).click()
     wait_for_app_idle(page)
-    page.get_by_role("textbox", name="Prompt").fill("小明有三个苹果，吃了一个，还剩几个？")
-    page.get_by_label("Max new tokens").fill("6")
-    page.get_by_label("Max new tokens").press("Enter")
-    wait_for_app_idle(page)
-    with timed("6-token adapter trace"):
-        page.get_by_role("button", name="Run").click()
-        page.get_by_text("Moment 0 of 5").wait_for(timeout=RUN_S * 1000)
-        wait_for_app_idle(page)
+    run_trace(page, PROMPT, 6, RUN_S, "6-token adapter trace")
     assert TINY_ADAPTER in page.inner_text("[data-testid='stMain']")
     page.get_by_role("tab", name="Patching").click()
     page.get_by_label(re.compile("^Edited prompt")).fill("小红有三个苹果，吃了一个，还剩几个？")
