@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
 from finetune.config import TrainConfig
 from model_zoo.adapters import adapters_root, register_adapter
 from model_zoo.kinds import ENCODER, TASK_KINDS
+from model_zoo.paths import folder_replaced_atomically
 
 TRAINING_FILE = "training.json"
 
@@ -31,16 +30,10 @@ def save_adapter(
     name = adapter_name(config, job_id)
     final = root / name
     adapter_id = f"{config.model}+{name}"
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root))
-    try:
+    with folder_replaced_atomically(final) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
         summary = {k: v for k, v in result.items() if k not in ("adapter_id", "adapter_path")}
         (tmp / TRAINING_FILE).write_text(json.dumps({"settings": config.to_dict(), "result": summary}, indent=2))
-        if final.exists():
-            shutil.rmtree(final)
-        tmp.rename(final)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     kind = TASK_KINDS[config.task].name
     what = "classifier" if config.task == ENCODER.finetune_task else "LoRA"
     register_adapter(

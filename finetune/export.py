@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import io
 import re
-import shutil
-import tempfile
 import zipfile
 from pathlib import Path
 
-from model_zoo.paths import data_dir
+from model_zoo.paths import data_dir, folder_replaced_atomically
 
 MERGED_README = """A model merged from {adapter_id}: the base model with its adapter added into the weights.
 Load it with plain transformers, no peft needed:
@@ -39,18 +37,11 @@ def merge_and_save(adapter_id: str, out: str | Path | None = None) -> Path:
     if not hasattr(loaded.model, "merge_and_unload"):
         raise ValueError(f"{adapter_id!r} is not a model with an adapter; there is nothing to merge")
     final = Path(out) if out else data_dir("merged") / merged_folder_name(adapter_id)
-    final.parent.mkdir(parents=True, exist_ok=True)
     merged = loaded.model.merge_and_unload()
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=final.parent))
-    try:
+    with folder_replaced_atomically(final) as tmp:
         merged.save_pretrained(tmp, safe_serialization=True)
         loaded.tokenizer.save_pretrained(tmp)
         (tmp / "README.md").write_text(MERGED_README.format(adapter_id=adapter_id, folder=final))
-        if final.exists():
-            shutil.rmtree(final)
-        tmp.rename(final)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return final
 
 

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import fcntl
 import importlib.metadata
-import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
-from model_zoo.paths import data_dir
+from model_zoo.paths import data_dir, folder_replaced_atomically
 
 DONE_MARKER = "conversion-complete"
 
@@ -44,16 +42,10 @@ def converted_folder(target: Path, gguf_path: Path, progress: Callable[[float, s
         if (target / DONE_MARKER).exists():  # another process finished while we waited
             return target
         progress(0.05, "First use: converting the GGUF weights to safetensors (about 20 s, once)...")
-        tmp = Path(tempfile.mkdtemp(prefix=f".{model_id}-", dir=root))
-        try:
+        with folder_replaced_atomically(target) as tmp:
             convert_gguf(gguf_path, tmp)
             (tmp / DONE_MARKER).write_text(str(gguf_path))
             progress(0.85, "Conversion done; loading the converted weights...")
-            if target.exists():
-                shutil.rmtree(target)
-            tmp.rename(target)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 
