@@ -19,7 +19,7 @@ from finetune.jobs import FINETUNE
 from finetune.launcher import enforce_stops, stop
 from model_zoo.adapters import registered_adapters
 from page_glue.evaluation_glue import job_results, open_on_trace
-from page_glue.job_files import job_store, saved_upload
+from page_glue.job_files import job_store, launch_button, saved_upload
 from page_glue.models import model_picker
 from tracing.experiments.evaluation import EvaluationSettings
 from tracing.experiments.evaluation_job import KIND, EvaluationJobConfig, launch_evaluation
@@ -89,17 +89,15 @@ def new_evaluation() -> None:
     models = choose_models(model_id)
     settings = settings_form()
     config = EvaluationJobConfig(models=models, settings=asdict(settings), **source)
-    if problems := config.problems():
-        st.error("; ".join(problems), icon=":material/error:")
-        return
-    if st.button("Start evaluation", type="primary", icon=":material/play_arrow:", key="ev_start"):
-        try:
-            job_id = launch_evaluation(config, job_store())
-        except (OSError, ValueError) as exc:
-            st.error(f"Could not start: {exc}")
-        else:
-            st.session_state["ev_job"] = st.session_state["ev_job_pick"] = job_id
-            st.toast(f"Evaluation job {job_id} started.")
+    launch_button(
+        config.problems(),
+        "Start evaluation",
+        ":material/play_arrow:",
+        "ev_start",
+        lambda: launch_evaluation(config, job_store()),
+        ("ev_job", "ev_job_pick"),
+        "Evaluation job",
+    )
 
 
 def results(job_id: int) -> None:

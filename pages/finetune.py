@@ -24,7 +24,7 @@ from page_glue.finetune_actions import export_actions, resume_actions, stop_butt
 from page_glue.finetune_compare import compare_runs
 from page_glue.finetune_probes import probe_panel
 from page_glue.finetune_settings import settings_form
-from page_glue.job_files import job_store, saved_upload
+from page_glue.job_files import job_store, launch_button, saved_upload
 from page_glue.models import get_model, model_picker
 
 POLL_SECONDS = 2.0  # while a job is queued, running or stopping
@@ -131,17 +131,16 @@ def data_and_launch() -> None:
         heldout_examples=config.test_limit if test_path else validation_count,
     )
     st.caption(f"Estimate: {guess.describe()}. Training runs as its own process; this page can be closed.")
-    if problems := config.problems():
-        st.error("; ".join(problems))
-        return
-    if st.button("Launch fine-tune", type="primary", icon=":material/rocket_launch:", key="ft_launch"):
-        try:
-            job_id = launch(config, job_store())
-        except (OSError, ValueError) as exc:
-            st.error(f"Could not launch: {exc}")
-        else:
-            st.session_state["ft_job"] = st.session_state["ft_job_pick"] = job_id  # show the new job
-            st.toast(f"Job {job_id} launched.")
+    launch_button(
+        config.problems(),
+        "Launch fine-tune",
+        ":material/rocket_launch:",
+        "ft_launch",
+        lambda: launch(config, job_store()),
+        ("ft_job", "ft_job_pick"),  # show the new job
+        "Job",
+        ("launch", "launched"),
+    )
 
 
 def draw_jobs(polling_fast: bool) -> None:
