@@ -135,12 +135,24 @@ def run_evaluation(config: EvaluationJobConfig, store: JobStore | None, stop: St
     evaluation on the main process, None on the others. Raises `Stopped` when asked to stop, ValueError
     for an unusable question set."""
     from accelerate import PartialState
+
+    state = PartialState(cpu=config.device == "cpu")
+    try:
+        evaluation = _run_share(state, config, store, stop)
+        state.wait_for_everyone()
+        return evaluation
+    finally:
+        # Under `accelerate launch` a process that exits with its process group alive aborts in the group's
+        # C++ threads ("terminate called without an active exception"), failing the whole launch.
+        state.destroy_process_group()
+
+
+def _run_share(state, config: EvaluationJobConfig, store: JobStore | None, stop: StopFlag) -> Evaluation | None:
     from accelerate.utils import gather_object
 
     from model_zoo import load_model
     from tracing.experiments.evaluate_questions import evaluate_model
 
-    state = PartialState(cpu=config.device == "cpu")
     main = state.is_main_process
     report = store if main and store is not None and config.job_id else None
     if report:
