@@ -11,8 +11,9 @@ Side by side in one run, on the offline default model with a Chinese prompt, war
   engine's `attribute_moment` of the same moment alone (medians over ``--moments``). Goal <= 1.3.
 - ``users4_ratio``: ``--users`` browser sessions, each warmed by a run of its own (a tab's first chart loads
   and compiles plotly.js: seconds of CPU that a real user's own machine spends, not the server's), click Run
-  on a ``--user-tokens``-token trace at the same moment (twice); their mean time to an explorable trace
-  divided by one session's alone (median of two). Goal <= 2.0 (batched decoding, `model_zoo.batching`).
+  on a ``--user-tokens``-token trace at the same moment; their mean time to an explorable trace divided by
+  one session's alone, each the median of ``--user-rounds`` rounds that interleave one alone run and one
+  together run. Goal <= 2.0 (batched decoding, `model_zoo.batching`).
 
 The engine is timed in a subprocess before the browser runs and again after (the median of both counts), so
 background load hits both sides alike.
@@ -47,18 +48,49 @@ ATTRIBUTION_METHOD = "input_x_gradient"
 IDLE_MS = 60_000
 
 # Everything drawn and current: the heading of the moment (and a text the step must show, if any), every chart,
-# no element left stale from the previous script run, no run in progress. Checked on every animation frame:
-# Playwright's own locator waits poll at growing intervals (up to 500 ms), which would time the harness.
-SETTLED = """([heading, text]) => {
+# no element left stale from the previous script run, no run in progress. A run's wait first sees the
+# generation start ("Generating with"), so the trace shown before the click never counts.
+#
+# The page watches itself: a MutationObserver checks once per animation frame in which the page changed and
+# keeps the time it first settled, and the harness reads that time afterwards. Polling from outside would time
+# the harness: Playwright's locator waits poll at growing intervals (up to 500 ms), a check on every animation
+# frame cost a tab 0.15 CPU-s per second and 4 tabs polled every 20 ms 0.24 CPU-s per second, on the same two
+# cores as the server, CPU that no user's browser spends.
+WATCH = """([afterRun, heading, text]) => {
   const has = (selector, wanted) => [...document.querySelectorAll(selector)].some((e) => e.textContent.includes(wanted));
-  return has('h4', heading)
+  const generating = () => has('[data-testid="stMarkdownContainer"]', 'Generating with');
+  const settled = () => has('h4', heading)
     && (!text || has('[data-testid="stMarkdownContainer"], [data-testid="stCaptionContainer"], button', text))
     && document.querySelectorAll('.js-plotly-plot .main-svg').length >= 3
     && !document.querySelector('[data-stale="true"]')
     && !document.querySelector('[data-testid="stStatusWidget"]');
+  window.msSettledAt = null;
+  let waitingForRun = afterRun, scheduled = false;
+  const check = () => {
+    scheduled = false;
+    if (waitingForRun && !generating()) return;
+    waitingForRun = false;
+    if (settled()) {
+      window.msSettledAt = performance.timeOrigin + performance.now();
+      observer.disconnect();
+    }
+  };
+  const observer = new MutationObserver(() => {
+    if (!scheduled) { scheduled = true; requestAnimationFrame(check); }
+  });
+  observer.observe(document.body, { subtree: true, childList: true, attributes: true, characterData: true });
 }"""
-GENERATING = """() => [...document.querySelectorAll('[data-testid="stMarkdownContainer"]')]
-  .some((e) => e.textContent.includes('Generating with'))"""
+
+
+def watch(page, heading: str, text: str = "", after_run: bool = False) -> None:
+    """Starts the page's own watch for the state `WATCH` describes (call it before the click)."""
+    page.evaluate(WATCH, [after_run, heading, text])
+
+
+def settled_at(page, timeout: float) -> float:
+    """The wall time (time.time()) at which the watched page settled; waits for it up to ``timeout`` s."""
+    page.wait_for_function("() => window.msSettledAt !== null", timeout=timeout * 1000, polling=100)
+    return page.evaluate("window.msSettledAt") / 1000
 
 
 # ---- the engine alone ------------------------------------------------------------------------------------
@@ -129,34 +161,28 @@ def open_trace_page(context, url: str, tokens: int):
 
 
 def click(locator) -> float:
-    """Clicks once the target is on the page and returns when the click was given.
+    """Clicks once the target is on the page and returns when the click was given (time.time(), the clock the
+    page's `settled_at` is read against).
 
     The click event is dispatched directly: Playwright's own ``click()`` first scrolls and waits for the
     element to hold still over two animation frames, harness time that no user's click has."""
     locator.wait_for()
-    started = time.perf_counter()
+    started = time.time()
     locator.dispatch_event("click")
     return started
 
 
-def click_run(page) -> float:
-    return click(page.get_by_role("button", name="Run", exact=True))
-
-
-def settled(page, heading: str = "Moment 0 of ", text: str = "") -> bool:
-    return page.evaluate(SETTLED, [heading, text])
-
-
-def wait_settled(page, heading: str, text: str = "", timeout: float = 30) -> None:
-    page.wait_for_function(SETTLED, arg=[heading, text], timeout=timeout * 1000, polling="raf")
+def run_button(page):
+    return page.get_by_role("button", name="Run", exact=True)
 
 
 def timed_run(page, timeout: float) -> float:
     """Click on Run -> explorable trace, in seconds."""
-    started = click_run(page)
-    page.wait_for_function(GENERATING, timeout=timeout * 1000, polling="raf")
-    wait_settled(page, "Moment 0 of ", timeout=timeout)
-    return time.perf_counter() - started
+    button = run_button(page)
+    button.wait_for()
+    watch(page, "Moment 0 of ", after_run=True)
+    started = click(button)
+    return settled_at(page, timeout) - started
 
 
 def decode_seconds(page) -> float:
@@ -171,34 +197,29 @@ def moment_count(page) -> int:
 
 
 def timed_switch(page, index: int, timeout: float = 30) -> float:
-    started = click(page.locator(f".ms-tok[data-i='{index}']"))
-    wait_settled(page, f"Moment {index} of ", f"Attribute moment {index}", timeout)
-    return time.perf_counter() - started
+    target = page.locator(f".ms-tok[data-i='{index}']")
+    target.wait_for()
+    watch(page, f"Moment {index} of ", f"Attribute moment {index}")
+    started = click(target)
+    return settled_at(page, timeout) - started
 
 
 def timed_attribution(page, index: int, timeout: float = 120) -> float:
-    started = click(page.get_by_role("button", name=f"Attribute moment {index}"))
-    wait_settled(page, f"Moment {index} of ", "computed in", timeout)
-    return time.perf_counter() - started
+    button = page.get_by_role("button", name=f"Attribute moment {index}")
+    button.wait_for()
+    watch(page, f"Moment {index} of ", "computed in")
+    started = click(button)
+    return settled_at(page, timeout) - started
 
 
 def concurrent_runs(pages: list, timeout: float) -> list[float]:
-    """Clicks Run on every page, then polls them all until each shows its trace; seconds per page."""
+    """Clicks Run on every page, then reads when each showed its trace; seconds per page."""
     for page in pages:
-        page.get_by_role("button", name="Run", exact=True).wait_for()
-    starts = [click_run(page) for page in pages]
-    for page in pages:
-        page.wait_for_function(GENERATING, timeout=timeout * 1000, polling="raf")
-    finished: dict[int, float] = {}
-    deadline = time.perf_counter() + timeout
-    while len(finished) < len(pages):
-        if time.perf_counter() > deadline:
-            raise TimeoutError(f"{len(pages) - len(finished)} sessions had no trace after {timeout:.0f} s")
-        for i, page in enumerate(pages):
-            if i not in finished and settled(page):
-                finished[i] = time.perf_counter()
-        time.sleep(0.02)
-    return [finished[i] - starts[i] for i in range(len(pages))]
+        run_button(page).wait_for()
+        watch(page, "Moment 0 of ", after_run=True)
+    starts = [click(run_button(page)) for page in pages]
+    deadline = time.time() + timeout
+    return [settled_at(page, max(deadline - time.time(), 1)) - start for page, start in zip(pages, starts, strict=True)]
 
 
 def browser_timings(args) -> dict:
@@ -243,8 +264,10 @@ def browser_timings(args) -> dict:
         pages = [open_trace_page(c, url, args.user_tokens) for c in contexts]
         for page in pages:  # each tab's first run loads and compiles plotly.js, seconds of CPU on this machine
             timed_run(page, 120)
-        alone = statistics.median(timed_run(page, 120) for page in pages[:2])
-        together = [statistics.mean(concurrent_runs(pages, 240)) for _ in range(2)]
+        alone, together = [], []
+        for round_ in range(args.user_rounds):  # interleaved, so a slow spell of the machine hits both sides
+            alone.append(timed_run(pages[round_ % len(pages)], 120))
+            together.append(statistics.mean(concurrent_runs(pages, 240)))
         browser.close()
     return {
         "trace_seconds": runs,
@@ -272,6 +295,7 @@ def main() -> None:
     )
     parser.add_argument("--users", type=int, default=4)
     parser.add_argument("--user-tokens", type=int, default=32)
+    parser.add_argument("--user-rounds", type=int, default=3, help="alone and together runs, interleaved")
     parser.add_argument("--repeats", type=int, default=3, help="timed traces on each side")
     parser.add_argument("--engine", action="store_true", help=argparse.SUPPRESS)  # the subprocess side
     args = parser.parse_args()
@@ -292,7 +316,7 @@ def main() -> None:
         "trace_ratio": round(app_trace / engine_trace, 3),
         "moment_switch_seconds": round(statistics.median(app["switch_seconds"]), 3),
         "attribution_ratio": round(app_attribution / engine_attribution, 3),
-        "users4_ratio": round(statistics.mean(app["together_seconds"]) / app["alone_seconds"], 3),
+        "users4_ratio": round(statistics.median(app["together_seconds"]) / statistics.median(app["alone_seconds"]), 3),
         "goals": {"trace_ratio": 1.2, "moment_switch_seconds": 0.5, "attribution_ratio": 1.3, "users4_ratio": 2.0},
         "app_trace_seconds": [round(s, 3) for s in app["trace_seconds"]],
         "engine_trace_seconds": [round(s, 3) for s in before["trace_seconds"] + after["trace_seconds"]],
@@ -312,7 +336,7 @@ def main() -> None:
         ],
         "attributed_moments": args.moments,
         "users": args.users,
-        "user_alone_seconds": round(app["alone_seconds"], 3),
+        "user_alone_seconds": [round(s, 3) for s in app["alone_seconds"]],
         "users_together_seconds": [round(s, 3) for s in app["together_seconds"]],
         "prompt": PROMPT,
         "model": MODEL,
