@@ -38,7 +38,8 @@ from finetune.packed_attention import use_packed_attention
 from finetune.probes import probe_trace_path, read_probes
 from finetune.tracking import Reporter, TensorBoardTracker
 from finetune.validation import check_data, split_examples
-from model_zoo.kinds import CAUSAL_LM, ENCODER
+from model_zoo.adapters import register_adapter
+from model_zoo.kinds import CAUSAL_LM, ENCODER, TASK_KINDS
 
 log = logging.getLogger("finetune")
 
@@ -294,10 +295,21 @@ def _count_tokens(accelerator: Accelerator, batch: dict, state: LoopState) -> No
 
 
 def _read_probes(model, tokenizer, probes, config: TrainConfig, step: int, folder, report) -> None:
-    adapter = f"{config.name or 'job'} at step {step}"
+    """Reads the probes at this checkpoint and saves their traces beside its adapter, which is registered
+    under its folder's path: the Trace page loads that adapter again for a probe trace's attributions and
+    logit lens (`model_zoo.adapters.adapter_at`)."""
+    adapter = str(folder)
     readings, traces = read_probes(model, tokenizer, probes, model_id=config.model, adapter=adapter, step=step)
     for index, trace in enumerate(traces):
         trace.save(probe_trace_path(folder, index))
+    job = f"fine-tune job {config.job_id}" if config.job_id else "a fine-tune run"
+    register_adapter(
+        folder,
+        adapter_id=adapter,
+        base=config.model,
+        kind=TASK_KINDS[config.task].name,
+        description=f"{config.model} + {config.name or 'adapter'} at step {step} (a checkpoint of {job})",
+    )
     report("add_probe_readings", step, readings)
 
 

@@ -43,23 +43,31 @@ def adapter_labels(folder: str | Path) -> list[str]:
         return []
 
 
+def _entry(meta_file: Path, adapter_id: str | None = None) -> ModelEntry | None:
+    """The catalog entry a registration file describes (its own id unless ``adapter_id`` is given); None
+    when the file cannot be read."""
+    try:
+        meta = json.loads(meta_file.read_text())
+        return ModelEntry(
+            id=adapter_id or meta["id"],
+            kind=meta.get("kind", CAUSAL_LM.name),
+            source="adapter",
+            base=meta["base"],
+            path=str(meta_file.parent),
+            description=meta.get("description", f"{meta['base']} + LoRA adapter"),
+        )
+    except (OSError, json.JSONDecodeError, KeyError, TypeError):
+        return None
+
+
 def registered_adapters():
     """Catalog entries for every registered adapter, newest first."""
-    entries = []
     folders = sorted(adapters_root().glob(f"*/{REGISTRATION_FILE}"), key=lambda p: p.stat().st_mtime, reverse=True)
-    for meta_file in folders:
-        try:
-            meta = json.loads(meta_file.read_text())
-        except (OSError, json.JSONDecodeError):
-            continue
-        entries.append(
-            ModelEntry(
-                id=meta["id"],
-                kind=meta.get("kind", CAUSAL_LM.name),
-                source="adapter",
-                base=meta["base"],
-                path=str(meta_file.parent),
-                description=meta.get("description", f"{meta['base']} + LoRA adapter"),
-            )
-        )
-    return entries
+    return [entry for entry in map(_entry, folders) if entry is not None]
+
+
+def adapter_at(folder: str | Path) -> ModelEntry | None:
+    """A registered adapter folder named by its path (a fine-tune checkpoint's adapter, which the zoo's list
+    leaves out): its entry, with the path as given for its id; None when the folder holds no registration."""
+    meta_file = Path(folder).expanduser() / REGISTRATION_FILE
+    return _entry(meta_file, str(folder)) if meta_file.is_file() else None

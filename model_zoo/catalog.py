@@ -5,7 +5,7 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from model_zoo.adapters import registered_adapters
+from model_zoo.adapters import adapter_at, registered_adapters
 from model_zoo.entry import SOURCES, ModelEntry
 from model_zoo.errors import ModelLoadError
 from model_zoo.kinds import CAUSAL_LM, KINDS
@@ -45,7 +45,8 @@ def default_entry(entries: list[ModelEntry] | None = None) -> ModelEntry:
 
 
 def resolve(model_id: str, entries: list[ModelEntry] | None = None) -> ModelEntry:
-    """The entry for a catalog id, a hub repo id named in the catalog, a local folder, or any other hub id.
+    """The entry for a catalog id, a hub repo id named in the catalog, a local folder (a model, or an adapter
+    folder a fine-tune registered), or any other hub id.
 
     A typed id is never guessed into an encoder: unknown ids are taken as causal LMs, and the loader says so
     clearly if the checkpoint turns out to be something else.
@@ -59,6 +60,8 @@ def resolve(model_id: str, entries: list[ModelEntry] | None = None) -> ModelEntr
             return entry
     path = Path(model_id).expanduser()
     if path.exists():
+        if (adapter := adapter_at(model_id)) is not None:  # e.g. a fine-tune checkpoint's adapter
+            return adapter
         if not path.is_dir() or not (path / "config.json").exists():
             raise ModelLoadError(
                 f"'{model_id}' is a local path but not a model folder (a folder with config.json, "
