@@ -81,6 +81,10 @@ class TrainConfig:
     resume: bool = False
     probe_count: int = 3  # held-out examples whose reference answers are read at every checkpoint
     tensorboard_dir: str = ""  # TensorBoard event files; empty: none
+    # Trackers beside TensorBoard, when installed and asked for (finetune/tracking.py): "mlflow" logs the
+    # settings, metrics and probe figures to mlflow_uri (else $MLFLOW_TRACKING_URI, else <data home>/mlruns).
+    track_with: list[str] = field(default_factory=list)
+    mlflow_uri: str = ""
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -134,6 +138,9 @@ class TrainConfig:
                 out.append("AdaLoRA's tinit and tfinal must be >= 0 and delta_t >= 1")
         if self.checkpoint_every < 0 or self.probe_count < 0:
             out.append("checkpoint_every and probe_count must be >= 0")
+        from finetune.tracking import tracker_problems
+
+        out += tracker_problems(self.track_with)
         return out
 
     def total_steps(self, train_examples: int) -> int:

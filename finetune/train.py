@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from accelerate import Accelerator
@@ -36,10 +37,11 @@ from finetune.mapping import ColumnMapping, label_names
 from finetune.methods import adapter_method
 from finetune.packed_attention import use_packed_attention
 from finetune.probes import probe_trace_path, read_probes
-from finetune.tracking import Reporter, TensorBoardTracker
+from finetune.tracking import MLFLOW_RUN_FILE, MlflowTracker, Reporter, TensorBoardTracker
 from finetune.validation import check_data, split_examples
 from model_zoo.adapters import register_adapter
 from model_zoo.kinds import CAUSAL_LM, ENCODER, TASK_KINDS
+from model_zoo.paths import data_home
 
 log = logging.getLogger("finetune")
 
@@ -111,9 +113,15 @@ def _encode(examples, tokenizer, config: TrainConfig, labels):
 
 
 def _trackers(config: TrainConfig, accelerator: Accelerator, resume_step: int | None) -> list:
-    if not config.tensorboard_dir or not accelerator.is_main_process:
+    if not accelerator.is_main_process:
         return []
-    return [TensorBoardTracker(config.tensorboard_dir, purge_after=resume_step)]
+    trackers = [TensorBoardTracker(config.tensorboard_dir, purge_after=resume_step)] if config.tensorboard_dir else []
+    if "mlflow" in config.track_with:
+        run_file = Path(config.checkpoint_dir) / MLFLOW_RUN_FILE if config.checkpoint_dir else None
+        name = f"job {config.job_id}: {config.name}" if config.job_id else config.name or "fine-tune"
+        uri = config.mlflow_uri or MlflowTracker.default_uri(data_home())
+        trackers.append(MlflowTracker(uri, name, config.to_dict(), run_file, resume=resume_step is not None))
+    return trackers
 
 
 def train(
@@ -222,7 +230,7 @@ def train(
             asked = (stop_flag is not None and stop_flag()) or report.stop_requested()
             if _any_process(accelerator, asked):  # every rank stops at the same step, or DDP would hang
                 checkpoint()  # nothing trained so far is lost: a resume starts here
-                report.close()
+                report.close("stopped")
                 raise StopRequested(f"stopped at step {state.step} of {total_steps}")
             started = time.perf_counter()
             loss, _ = loss_fn(model, batch)

@@ -7,7 +7,9 @@ import streamlit as st
 
 from finetune.config import ALL_LINEAR, PRESETS, TrainConfig, preset
 from finetune.methods import METHODS
+from finetune.tracking import MlflowTracker, installed_trackers
 from model_zoo.kinds import ENCODER
+from model_zoo.paths import data_home
 
 TARGETS = [
     ALL_LINEAR,
@@ -63,8 +65,25 @@ def settings_form(task: str, model_id: str) -> TrainConfig:
             "Checkpoint and probes every N steps (0: at the end)", 0, 100_000, base.checkpoint_every, key="ft_ckpt"
         )
         base.probe_count = c[3].number_input("Probes (held-out questions)", 0, 20, base.probe_count, key="ft_probes")
+        tracking_settings(base)
     base.name = st.text_input("Job name", value="", placeholder="e.g. addition-quick", key="ft_name")
     return base
+
+
+def tracking_settings(config: TrainConfig) -> None:
+    """MLflow beside TensorBoard, offered when it is installed; the tracking URI defaults as the job does."""
+    if "mlflow" not in installed_trackers():
+        st.caption("TensorBoard event files are always written. MLflow logging: `pip install mlflow-skinny`.")
+        return
+    left, right = st.columns([1, 3], vertical_alignment="bottom")
+    if left.checkbox("Also log to MLflow", key="ft_mlflow"):
+        config.track_with = ["mlflow"]
+        config.mlflow_uri = right.text_input(
+            "MLflow tracking URI",
+            placeholder=MlflowTracker.default_uri(data_home()),
+            key="ft_mlflow_uri",
+            help="Empty: $MLFLOW_TRACKING_URI when set, else a folder store under the data folder.",
+        ).strip()
 
 
 def adalora_settings(config, preset_name: str) -> None:

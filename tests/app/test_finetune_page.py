@@ -147,3 +147,18 @@ def test_a_finished_adapter_downloads_as_a_zip_and_merges(tmp_path, monkeypatch)
     assert (
         home / "merged" / "smollm2-135m-instruct-tiny-test-lora" / "model.safetensors"
     ).exists() and "merged" in done
+
+
+def test_mlflow_asked_for_on_the_page_goes_into_the_launched_config(home, monkeypatch):
+    import finetune.launcher
+
+    launched = []
+    monkeypatch.setattr(finetune.launcher, "launch", lambda config, store: launched.append(config) or 7)
+    at = app_test(PAGE).run()
+    at.radio(key="ft_source").set_value("Bundled sample: step-by-step addition").run()
+    at.checkbox(key="ft_mlflow").check().run()
+    at.text_input(key="ft_mlflow_uri").input("http://127.0.0.1:5000").run()
+    at.button(key="ft_launch").click().run()
+    assert not at.exception, at.exception
+    (config,) = launched
+    assert config.track_with == ["mlflow"] and config.mlflow_uri == "http://127.0.0.1:5000"
