@@ -71,9 +71,12 @@ def _set_rng_states(states: dict) -> None:
         torch.cuda.set_rng_state_all(states["cuda"])
 
 
-def save_checkpoint(root: str | Path, model, optimizer, scheduler, state: LoopState) -> Path:
-    """Writes the checkpoint of ``state.step`` (``model`` unwrapped, a peft model) and drops the training
-    state of older checkpoints, whose adapters stay."""
+def save_checkpoint(
+    root: str | Path, model, optimizer, scheduler, state: LoopState, method_state: dict | None = None
+) -> Path:
+    """Writes the checkpoint of ``state.step`` (``model`` unwrapped, a peft model; ``method_state``: what the
+    adapter method carries between steps, e.g. AdaLoRA's rank allocator) and drops the training state of
+    older checkpoints, whose adapters stay."""
     final = checkpoint_folder(root, state.step)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.with_name(final.name + ".tmp")
@@ -85,6 +88,7 @@ def save_checkpoint(root: str | Path, model, optimizer, scheduler, state: LoopSt
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
             "rng": _rng_states(),
+            "method": method_state,
         },
         tmp / STATE_FILE,
     )
@@ -105,10 +109,15 @@ def load_adapter_weights(model, folder: str | Path) -> None:
     set_peft_model_state_dict(model, load_file(str(Path(folder) / ADAPTER_WEIGHTS)))
 
 
-def restore_training_state(folder: str | Path, optimizer, scheduler) -> LoopState:
-    """Loads the optimizer, scheduler and random states saved in ``folder``; returns the loop's position."""
+def restore_training_state(folder: str | Path, optimizer, scheduler, restore_method=None) -> LoopState:
+    """Loads the optimizer, scheduler and random states saved in ``folder`` (and hands the adapter method's
+    own state to ``restore_method``, when both exist); returns the loop's position."""
     saved = torch.load(Path(folder) / STATE_FILE, weights_only=False)  # our own file, written above
     optimizer.load_state_dict(saved["optimizer"])
     scheduler.load_state_dict(saved["scheduler"])
     _set_rng_states(saved["rng"])
+    if restore_method is not None:
+        if saved.get("method") is None:
+            raise ValueError(f"{folder} keeps no state of the adapter method (an older checkpoint): start anew")
+        restore_method(saved["method"])
     return LoopState(**saved["loop"])

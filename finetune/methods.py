@@ -25,6 +25,9 @@ class AdapterMethod:
     build: Callable  # (base model, config, total steps) -> peft model
     extra_loss: Callable | None = None  # (peft model) -> tensor added to the step's loss
     after_backward: Callable | None = None  # (peft model, step) -> None, before the gradients are zeroed
+    # What the method itself carries from step to step, for a checkpoint: (peft model) -> dict, and back
+    loop_state: Callable | None = None
+    restore_loop_state: Callable | None = None  # (peft model, that dict) -> None
 
 
 def _targets(config: TrainConfig):
@@ -94,6 +97,35 @@ def _adalora_allocate(model, step: int) -> None:
     model.base_model.update_and_allocate(step)
 
 
+def _adalora_state(model) -> dict:
+    """The full-rank adapter weights, the rank allocator's running importance statistics and the rank pattern
+    decided so far. peft saves an AdaLoRA adapter cut to its rank pattern, which a model still training at
+    the initial rank cannot load; and without the statistics a resumed run would allocate differently."""
+    allocator = model.base_model.rankallocator
+    config = model.peft_config[model.base_model.trainable_adapter_name]
+    return {
+        "weights": {name: p.detach().clone() for name, p in model.named_parameters() if p.requires_grad},
+        "ipt": allocator.ipt,
+        "exp_avg_ipt": allocator.exp_avg_ipt,
+        "exp_avg_unc": allocator.exp_avg_unc,
+        "rank_pattern": config.rank_pattern,
+    }
+
+
+def _adalora_restore(model, saved: dict) -> None:
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for name, value in saved["weights"].items():
+            params[name].copy_(value)
+    allocator = model.base_model.rankallocator
+    allocator.ipt, allocator.exp_avg_ipt, allocator.exp_avg_unc = (
+        dict(saved["ipt"]),
+        dict(saved["exp_avg_ipt"]),
+        dict(saved["exp_avg_unc"]),
+    )
+    model.peft_config[model.base_model.trainable_adapter_name].rank_pattern = saved["rank_pattern"]
+
+
 METHODS: dict[str, AdapterMethod] = {
     "lora": AdapterMethod("lora", METHOD_TITLES["lora"], _build_lora),
     "adalora": AdapterMethod(
@@ -102,6 +134,8 @@ METHODS: dict[str, AdapterMethod] = {
         _build_adalora,
         extra_loss=_adalora_orthogonality,
         after_backward=_adalora_allocate,
+        loop_state=_adalora_state,
+        restore_loop_state=_adalora_restore,
     ),
 }
 assert set(METHODS) == set(METHOD_TITLES), "every named method has a builder"

@@ -163,7 +163,7 @@ def train(
     method = adapter_method(config.method)
     set_seed(config.seed)  # the adapter's init depends on the seed alone, not on what loading drew
     model = method.build(base, config, total_steps)
-    if resume_from:
+    if resume_from and method.restore_loop_state is None:  # a method with a state of its own restores its weights
         load_adapter_weights(model, resume_from)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     log.info(
@@ -196,7 +196,10 @@ def train(
     )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _warmup_linear_decay(config.warmup_steps, total_steps))
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
-    state = restore_training_state(resume_from, optimizer, scheduler) if resume_from else LoopState()
+    restore_method = None
+    if method.restore_loop_state is not None:
+        restore_method = lambda saved: method.restore_loop_state(accelerator.unwrap_model(model), saved)  # noqa: E731
+    state = restore_training_state(resume_from, optimizer, scheduler, restore_method) if resume_from else LoopState()
     loss_fn, collate = LOSSES[config.task], COLLATORS[config.task]
     if packed:
         collate = collate_causal_packed
@@ -206,7 +209,8 @@ def train(
     def checkpoint() -> None:
         if main and config.checkpoint_dir:
             unwrapped = accelerator.unwrap_model(model)
-            folder = save_checkpoint(config.checkpoint_dir, unwrapped, optimizer, scheduler, state)
+            method_state = method.loop_state(unwrapped) if method.loop_state is not None else None
+            folder = save_checkpoint(config.checkpoint_dir, unwrapped, optimizer, scheduler, state, method_state)
             if probes:
                 report("update", phase=f"reading the probes at step {state.step}")
                 _read_probes(unwrapped, tokenizer, probes, config, state.step, folder, report)

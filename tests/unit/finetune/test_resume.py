@@ -95,3 +95,32 @@ def test_an_adalora_job_trains_allocates_and_loads_back(workdir):  # noqa: F811
     assert saved["rank_pattern"]  # update_and_allocate ran: a rank per adapted weight was decided
     tuned = load_model(result["adapter_id"], device="cpu")
     assert type(tuned.model.base_model).__name__ == "AdaLoraModel"
+
+
+def test_a_resumed_adalora_run_keeps_its_rank_allocator(workdir):  # noqa: F811
+    """AdaLoRA's importance statistics and rank pattern go into the checkpoint: a run stopped inside the
+    budget phase and resumed allocates, and so trains, as the uninterrupted run does."""
+    common = dict(
+        method="adalora", max_steps=7, adalora_init_r=4, adalora_target_r=2, adalora_tinit=1, adalora_tfinal=2,
+        checkpoint_every=2, test_file="", test_limit=0, probe_count=0, eval_every=100, sample_count=0,
+        learning_rate=5e-3,
+    )  # fmt: skip
+    whole: list[float] = []
+    straight = train(
+        tiny_config(workdir, checkpoint_dir=str(workdir / "a"), name="ada-a", **common),
+        on_step=lambda s, m: whole.append(m["loss"]),
+    )
+    first: list[float] = []
+    cut = tiny_config(workdir, checkpoint_dir=str(workdir / "b"), name="ada-b", **common)
+    with pytest.raises(StopRequested):
+        train(cut, stop_flag=lambda: len(first) >= 3, on_step=lambda s, m: first.append(m["loss"]))
+    rest: dict[int, float] = {}
+    cut.resume = True
+    resumed = train(cut, on_step=lambda s, m: rest.update({s: m["loss"]}))
+    assert resumed["resumed_from"] == 3 and sorted(rest) == [4, 5, 6, 7]
+    assert [rest[s] for s in (4, 5, 6, 7)] == pytest.approx(whole[3:], rel=1e-5, abs=1e-6)
+    patterns = [
+        json.loads((Path(r["adapter_path"]) / "adapter_config.json").read_text())["rank_pattern"]
+        for r in (straight, resumed)
+    ]
+    assert patterns[0] and patterns[0] == patterns[1]
