@@ -46,6 +46,7 @@ def main() -> None:
         job_seconds = time.perf_counter() - started
     out = {
         "preset": PRESETS["quick"]["settings"],
+        "trains_in_bfloat16": config.trains_in_bfloat16("cpu"),  # "auto": where the CPU has native bfloat16
         "steps": result["steps"],
         "train_seconds": round(result["train_seconds"], 1),
         "job_seconds": round(job_seconds, 1),

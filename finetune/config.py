@@ -20,13 +20,15 @@ ALL_LINEAR = "all-linear"
 # inversely with the parameter count; a GPU by GPU_SPEEDUP (a rough figure, not measured here).
 CPU_TOKENS_PER_SECOND_135M = 230.0
 FORWARD_SPEEDUP = 3.0
+BF16_SPEEDUP = 2.0  # training in a bfloat16 autocast on a CPU with native bfloat16 (AVX512-BF16), measured
 CPU_GENERATION_STEP_SECONDS_135M = 0.12
 GENERATION_BATCH = 16
 LOAD_SECONDS = 5.0
 GPU_SPEEDUP = 25.0
-VALIDATION_LOSS_LIMIT = 64
+VALIDATION_LOSS_LIMIT = 64  # validation examples scored at each evaluation during training
 # The adapter methods by name (each built in finetune/methods.py, which keeps its registry under these names).
-METHOD_TITLES = {"lora": "LoRA", "adalora": "AdaLoRA"}  # validation examples scored at each evaluation during training
+METHOD_TITLES = {"lora": "LoRA", "adalora": "AdaLoRA"}
+MIXED_PRECISIONS = ("no", "bf16", "auto")  # TrainConfig.mixed_precision
 
 
 @dataclass
@@ -44,6 +46,14 @@ class TrainConfig:
     lora_alpha: int = 32
     lora_dropout: float = 0.0
     target_modules: list[str] | str = ALL_LINEAR
+    # The share of the model's layers, counted from the top, that get adapters (1: every layer). Gradients
+    # stop at the lowest adapted layer, so a share below 1 makes each step cheaper (peft's layers_to_transform).
+    layer_share: float = 1.0
+    # The training forward's precision on the CPU: "no" (float32), "bf16" (autocast to bfloat16, the weights
+    # and the optimizer kept in float32), or "auto" (bf16 where the CPU computes it natively: AVX512-BF16 or
+    # AMX). Evaluations, probes and samples always run in the model's own precision. Models on an accelerator
+    # are loaded in half precision already (model_zoo.device.pick_dtype), so this changes nothing there.
+    mixed_precision: str = "no"
     learning_rate: float = 2e-3
     epochs: float = 1.0
     max_steps: int = 0
@@ -127,6 +137,10 @@ class TrainConfig:
             out.append("set max_steps or epochs above zero")
         if not 0 <= self.validation_fraction < 1:
             out.append("validation_fraction must be in [0, 1)")
+        if not 0 < self.layer_share <= 1:
+            out.append("layer_share must be in (0, 1]")
+        if self.mixed_precision not in MIXED_PRECISIONS:
+            out.append(f"mixed_precision must be one of {', '.join(map(repr, MIXED_PRECISIONS))}")
         if not self.target_modules:
             out.append("choose at least one target module (or 'all-linear')")
         if self.method not in METHOD_TITLES:
@@ -143,6 +157,14 @@ class TrainConfig:
         out += tracker_problems(self.track_with)
         return out
 
+    def trains_in_bfloat16(self, device_type: str) -> bool:
+        """Whether the training forward runs in a bfloat16 autocast on this device type (the CPU only)."""
+        if device_type not in ("cpu", "") or self.mixed_precision == "no":
+            return False
+        from model_zoo.device import cpu_computes_bfloat16
+
+        return self.mixed_precision == "bf16" or cpu_computes_bfloat16()
+
     def total_steps(self, train_examples: int) -> int:
         if self.max_steps > 0:
             return self.max_steps
@@ -157,6 +179,9 @@ PRESETS: dict[str, dict] = {
             lora_alpha=32,
             lora_dropout=0.0,
             target_modules=ALL_LINEAR,
+            # bfloat16 autocast where the CPU has it: 94.5 s of training instead of 168.5 s for the same 97.5%
+            # (adapting only the top two thirds of the layers as well costs accuracy: 87.5%)
+            mixed_precision="auto",
             learning_rate=3e-3,
             max_steps=48,
             epochs=1.0,
@@ -234,8 +259,11 @@ def estimate(
     tokens_per_step = config.batch_size * min(mean_tokens, config.max_length)
     tokens = int(steps * tokens_per_step)
     scale = 135e6 / max(parameters, 1) * (GPU_SPEEDUP if device not in ("cpu", "") else 1.0)
-    train_rate = CPU_TOKENS_PER_SECOND_135M * scale
-    loss_rate = train_rate * FORWARD_SPEEDUP  # a forward pass alone, no backward
+    loss_rate = CPU_TOKENS_PER_SECOND_135M * scale * FORWARD_SPEEDUP  # an evaluation's forward, float32
+    # the backward (about twice a forward) runs only down to the lowest adapted layer
+    train_rate = CPU_TOKENS_PER_SECOND_135M * scale * 3 / (1 + 2 * min(max(config.layer_share, 0.0), 1.0))
+    if config.trains_in_bfloat16(device):
+        train_rate *= BF16_SPEEDUP
     example_tokens = min(mean_tokens, config.max_length)
 
     def generation(count: int) -> float:  # greedy, in batches of GENERATION_BATCH, up to max_new_tokens each

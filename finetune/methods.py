@@ -9,6 +9,7 @@ the loss itself, and ours computes it outside) and work after the backward pass 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -30,11 +31,27 @@ class AdapterMethod:
     restore_loop_state: Callable | None = None  # (peft model, that dict) -> None
 
 
-def _targets(config: TrainConfig):
+OUTPUT_LAYERS = {"lm_head", "score", "classifier"}  # what peft's "all-linear" leaves out
+
+
+def _targets(config: TrainConfig, model=None):
+    """The target modules as peft takes them. With a share of the layers, peft needs names, not "all-linear":
+    the linear modules' names, as peft's "all-linear" would pick them."""
     targets = config.target_modules
     if isinstance(targets, str) and targets != ALL_LINEAR:
         targets = [t.strip() for t in targets.split(",") if t.strip()]
+    if targets == ALL_LINEAR and model is not None and adapted_layers(model, config) is not None:
+        names = {name.rsplit(".", 1)[-1] for name, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
+        targets = sorted(names - OUTPUT_LAYERS)
     return targets
+
+
+def adapted_layers(model, config: TrainConfig) -> list[int] | None:
+    """The indices of the top ``config.layer_share`` of the model's layers, or None for every layer."""
+    count = getattr(model.config, "num_hidden_layers", None)
+    if config.layer_share >= 1 or not count:
+        return None
+    return list(range(count - math.ceil(count * config.layer_share), count))
 
 
 def _task_type(config: TrainConfig):
@@ -50,7 +67,8 @@ def _build_lora(model, config: TrainConfig, total_steps: int):
         r=config.lora_rank,
         lora_alpha=config.lora_alpha,
         lora_dropout=config.lora_dropout,
-        target_modules=_targets(config),
+        target_modules=_targets(config, model),
+        layers_to_transform=adapted_layers(model, config),
         task_type=_task_type(config),
     )
     return get_peft_model(model, lora)
@@ -76,7 +94,8 @@ def _build_adalora(model, config: TrainConfig, total_steps: int):
         total_step=total_steps,
         lora_alpha=config.lora_alpha,
         lora_dropout=config.lora_dropout,
-        target_modules=_targets(config),
+        target_modules=_targets(config, model),
+        layers_to_transform=adapted_layers(model, config),
         task_type=_task_type(config),
     )
     return get_peft_model(model, adalora)

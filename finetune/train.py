@@ -10,6 +10,7 @@ batches padded per batch.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -201,6 +202,7 @@ def train(
         restore_method = lambda saved: method.restore_loop_state(accelerator.unwrap_model(model), saved)  # noqa: E731
     state = restore_training_state(resume_from, optimizer, scheduler, restore_method) if resume_from else LoopState()
     loss_fn, collate = LOSSES[config.task], COLLATORS[config.task]
+    training_precision = _training_autocast(config, accelerator.device)
     if packed:
         collate = collate_causal_packed
     pad_id = tokenizer.pad_token_id
@@ -237,7 +239,8 @@ def train(
                 report.close("stopped")
                 raise StopRequested(f"stopped at step {state.step} of {total_steps}")
             started = time.perf_counter()
-            loss, _ = loss_fn(model, batch)
+            with training_precision:
+                loss, _ = loss_fn(model, batch)
             if method.extra_loss is not None:
                 loss = loss + method.extra_loss(accelerator.unwrap_model(model))
             accelerator.backward(loss)
@@ -294,6 +297,16 @@ def train(
         log.info("adapter %s saved to %s", result["adapter_id"], result["adapter_path"])
     report.close()
     return result
+
+
+def _training_autocast(config: TrainConfig, device: torch.device):
+    """The context the training forward runs in: a bfloat16 autocast on the CPU when the config asks for it
+    ("auto": where the CPU computes bfloat16 natively), else nothing. Only the loss's forward runs in it, so
+    evaluations, probes and samples read the model in float32, and the weights and optimizer stay float32."""
+    if not config.trains_in_bfloat16(device.type):
+        return contextlib.nullcontext()
+    log.info("training forward in bfloat16 autocast (weights and optimizer in float32)")
+    return torch.autocast("cpu", dtype=torch.bfloat16)
 
 
 def _count_tokens(accelerator: Accelerator, batch: dict, state: LoopState) -> None:

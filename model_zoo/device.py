@@ -37,3 +37,10 @@ def use_threads_beside_a_server() -> int:
     if "OMP_NUM_THREADS" not in os.environ:
         torch.set_num_threads(max(1, min(torch.get_num_threads(), (os.cpu_count() or 2) - 1)))
     return torch.get_num_threads()
+
+
+def cpu_computes_bfloat16() -> bool:
+    """Whether this CPU has native bfloat16 arithmetic (AVX512-BF16 or AMX tiles), which makes a bfloat16
+    autocast about twice as fast as float32 for training; without it bfloat16 is emulated and slower."""
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
