@@ -27,6 +27,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from finetune.sample_data import sample_path  # noqa: E402
 from model_zoo import load_model  # noqa: E402
+from model_zoo.batching import MAX_ROWS  # noqa: E402
 from model_zoo.device import use_threads_beside_a_server  # noqa: E402
 from tracing.experiments.evaluate_questions import evaluate_model  # noqa: E402
 from tracing.experiments.evaluation import EvaluationSettings  # noqa: E402
@@ -59,7 +60,9 @@ def main() -> None:
         runs = {}
         for side in order:
             started = time.perf_counter()
-            runs[side] = evaluate_model(loaded, questions, settings, at_once=1 if side == "one_at_a_time" else 40)
+            # batched: as an evaluation job runs it (up to the scheduler's MAX_ROWS questions at once)
+            at_once = {"one_at_a_time": 1}.get(side, MAX_ROWS)
+            runs[side] = evaluate_model(loaded, questions, settings, at_once=at_once)
             seconds[side].append(time.perf_counter() - started)
             print(f"round {round_index} {side}: {seconds[side][-1]:.1f} s", file=sys.stderr)
         same &= answers(runs["batched"]) == answers(runs["one_at_a_time"])

@@ -17,7 +17,7 @@ from tracing.core.batch import trace_all
 from tracing.core.trace import DecodingSettings, Trace
 from tracing.experiments.answers import AnswerRule
 from tracing.experiments.consistency import majority_answer
-from tracing.experiments.departure import departure, reference_ids
+from tracing.experiments.departure import departures_of_greedy_traces, reference_ids
 from tracing.experiments.evaluation import EvaluationSettings, ModelRun, PathAgreement, QuestionResult
 from tracing.experiments.questions import Question
 
@@ -121,17 +121,16 @@ def evaluate_model(
         raise Stopped("stopped before every question was answered")
     identity = loaded.identity
     folder = Path(trace_folder) if trace_folder is not None else None
+    references = [reference_ids(loaded.tokenizer, q.reference) if q.reference else None for q in questions]
+    departures = departures_of_greedy_traces(loaded, traces, references, at_once=at_once)
     results = []
-    for question, trace, paths in zip(questions, traces, agreements, strict=True):
+    for question, trace, paths, gone in zip(questions, traces, agreements, departures, strict=True):
         found = rule.find(trace.text)
         trace_file = None
         if folder is not None:
             name = f"{identity.name.replace('/', '_').replace('+', '__')}-q{question.index}.safetensors"
             trace.save(folder / name)
             trace_file = name
-        gone = None
-        if question.reference:
-            gone = departure(loaded, trace.prompt_ids, reference_ids(loaded.tokenizer, question.reference))
         results.append(
             QuestionResult(
                 index=question.index,

@@ -13,7 +13,7 @@ from finetune.evaluate import evaluate_heldout
 from tests.conftest import REPO
 from tracing.core.decode import render_prompt, trace_generation
 from tracing.core.trace import DecodingSettings, load_trace
-from tracing.experiments.departure import departure, reference_ids
+from tracing.experiments.departure import departure, departures_of_greedy_traces, reference_ids
 from tracing.experiments.evaluate_questions import evaluate_model
 from tracing.experiments.evaluation import Evaluation, EvaluationSettings, load_evaluation, reliability
 from tracing.experiments.questions import Question, read_questions_file
@@ -94,6 +94,39 @@ def test_the_departure_equals_a_plain_teacher_forced_pass(smollm):
     assert found.reference_prob == pytest.approx(float(probs[reference[6]]), rel=1e-4)
     assert found.reference_rank == int((probs > probs[reference[6]]).sum()) + 1
     assert departure(smollm, greedy.prompt_ids, greedy.generated_ids[:6]) is None
+
+
+def test_departures_read_off_greedy_traces_equal_teacher_forcing_the_whole_reference(smollm):
+    """One position read again per question (batched) gives what a pass over the whole reference gives: a
+    departure after six tokens, at the first token, none where the model follows the reference to its end,
+    and a trace that ended still on a longer reference (teacher-forced in full)."""
+    question = "What is 12 + 30? Think step by step."
+    long = trace_generation(smollm, question, DecodingSettings(max_new_tokens=16), attention=False)
+    short = trace_generation(smollm, question, DecodingSettings(max_new_tokens=8), attention=False)
+    banana = reference_ids(smollm.tokenizer, " banana bread")
+    cases = [
+        (short, short.generated_ids[:6] + banana),
+        (short, banana),
+        (short, short.generated_ids[:6]),
+        (short, long.generated_ids[:12] + banana),  # the 8-token trace ends on it
+        (short, None),
+    ]
+    found = departures_of_greedy_traces(smollm, [t for t, _ in cases], [r for _, r in cases])
+    expected = [departure(smollm, t.prompt_ids, r) if r else None for t, r in cases]
+    assert [d.moment if d else None for d in found] == [6, 0, None, 12, None]
+    for mine, theirs in zip(found, expected, strict=True):
+        if theirs is None:
+            assert mine is None
+            continue
+        assert (mine.moment, mine.reference_id, mine.reference_rank, mine.model_id) == (
+            theirs.moment,
+            theirs.reference_id,
+            theirs.reference_rank,
+            theirs.model_id,
+        )
+        assert mine.reference_prob == pytest.approx(theirs.reference_prob, rel=1e-4)
+        assert mine.model_prob == pytest.approx(theirs.model_prob, rel=1e-4)
+        assert mine.reference_token == theirs.reference_token and mine.model_token == theirs.model_token
 
 
 def test_consistency_over_sampled_paths_reproduces_by_seed(smollm):
