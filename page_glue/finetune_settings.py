@@ -26,7 +26,7 @@ TARGETS = [
     "dense",
 ]
 
-PRECISION_TITLES = {"no": "float32", "bf16": "bfloat16 autocast", "auto": "auto (bfloat16 where native)"}
+PRECISION_TITLES = {"no": "float32", "bf16": "bfloat16", "auto": "auto (bfloat16 if native)"}
 
 
 def settings_form(task: str, model_id: str) -> TrainConfig:
@@ -48,7 +48,7 @@ def settings_form(task: str, model_id: str) -> TrainConfig:
             "Learning rate", 1e-6, 0.5, base.learning_rate, format="%.0e", key=f"ft_lr_{name}"
         )
         defaults = base.target_modules if isinstance(base.target_modules, list) else [base.target_modules]
-        left, right, precision = st.columns([3, 1, 1])
+        left, right, precision = st.columns([2.6, 1, 1.4])
         targets = left.multiselect("Target modules", TARGETS, default=defaults, key=f"ft_targets_{task}_{name}")
         base.target_modules = ALL_LINEAR if ALL_LINEAR in targets or not targets else targets
         base.layer_share = right.number_input(
@@ -63,12 +63,12 @@ def settings_form(task: str, model_id: str) -> TrainConfig:
             "makes every step cheaper.",
         )
         base.mixed_precision = precision.selectbox(
-            "Training precision on the CPU",
+            "Training precision",
             MIXED_PRECISIONS,
             index=MIXED_PRECISIONS.index(base.mixed_precision),
             format_func=PRECISION_TITLES.get,
             key=f"ft_precision_{name}",
-            help="bfloat16 autocast runs the training forward about twice as fast on CPUs with native bfloat16 "
+            help="On the CPU, a bfloat16 autocast runs the training forward about twice as fast on CPUs with native bfloat16 "
             "(AVX512-BF16, AMX); weights, optimizer, evaluations and probes stay float32. Auto uses it where the "
             "CPU has it. Models on a GPU train in their half precision either way.",
         )
