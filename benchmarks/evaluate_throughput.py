@@ -61,7 +61,7 @@ def main() -> None:
         for side in order:
             started = time.perf_counter()
             # batched: as an evaluation job runs it (up to the scheduler's MAX_ROWS questions at once)
-            at_once = {"one_at_a_time": 1}.get(side, MAX_ROWS)
+            at_once = 1 if side == "one_at_a_time" else MAX_ROWS
             runs[side] = evaluate_model(loaded, questions, settings, at_once=at_once)
             seconds[side].append(time.perf_counter() - started)
             print(f"round {round_index} {side}: {seconds[side][-1]:.1f} s", file=sys.stderr)

@@ -34,13 +34,13 @@ class AdapterMethod:
 OUTPUT_LAYERS = {"lm_head", "score", "classifier"}  # what peft's "all-linear" leaves out
 
 
-def _targets(config: TrainConfig, model=None):
+def _targets(config: TrainConfig, model):
     """The target modules as peft takes them. With a share of the layers, peft needs names, not "all-linear":
     the linear modules' names, as peft's "all-linear" would pick them."""
     targets = config.target_modules
     if isinstance(targets, str) and targets != ALL_LINEAR:
         targets = [t.strip() for t in targets.split(",") if t.strip()]
-    if targets == ALL_LINEAR and model is not None and adapted_layers(model, config) is not None:
+    if targets == ALL_LINEAR and adapted_layers(model, config) is not None:
         names = {name.rsplit(".", 1)[-1] for name, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
         targets = sorted(names - OUTPUT_LAYERS)
     return targets

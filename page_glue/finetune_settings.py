@@ -68,8 +68,8 @@ def settings_form(task: str, model_id: str) -> TrainConfig:
             index=MIXED_PRECISIONS.index(base.mixed_precision),
             format_func=PRECISION_TITLES.get,
             key=f"ft_precision_{name}",
-            help="On the CPU, a bfloat16 autocast runs the training forward about twice as fast on CPUs with native bfloat16 "
-            "(AVX512-BF16, AMX); weights, optimizer, evaluations and probes stay float32. Auto uses it where the "
+            help="On a CPU with native bfloat16 (AVX512-BF16, AMX) a bfloat16 autocast runs the training forward "
+            "about 1.8x as fast; weights, optimizer, evaluations and probes stay float32. Auto uses it where the "
             "CPU has it. Models on a GPU train in their half precision either way.",
         )
         c = st.columns(5)

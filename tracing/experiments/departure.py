@@ -69,27 +69,25 @@ def departures_of_greedy_traces(
     prompt and the reference's tokens before it, is read again (``at_once`` at a time, batched by the
     model's scheduler). Where that read does not confirm it (the reference's token on top after all: a near
     tie read differently) or the trace ended still on its reference, the whole reference is teacher-forced."""
-    plans: list[tuple[int, int] | None] = []
-    for trace, reference in zip(traces, references, strict=True):
-        generated = trace.generated_ids
-        moment = next((i for i, (a, b) in enumerate(zip(generated, reference or [], strict=False)) if a != b), None)
-        if moment is None and reference and len(generated) < len(reference):
-            moment = -1  # the trace ended on the reference: nothing to read off it
-        plans.append(None if moment is None else (moment, int(reference[moment]) if moment >= 0 else -1))
+    if len(traces) != len(references):
+        raise ValueError(f"{len(traces)} traces but {len(references)} references")
 
     def one(index: int) -> Departure | None:
-        if plans[index] is None:
+        trace, reference = traces[index], references[index]
+        if not reference:
             return None
-        trace, reference = traces[index], list(references[index])
-        moment, reference_id = plans[index]
-        if moment >= 0:
+        generated = trace.generated_ids
+        moment = next((i for i, (a, b) in enumerate(zip(generated, reference, strict=False)) if a != b), None)
+        if moment is None and len(generated) >= len(reference):
+            return None  # the model followed the whole reference
+        if moment is not None:
             with loaded.steps(attention=False) as stream:
-                logits = stream.step(list(trace.prompt_ids) + reference[:moment]).logits
+                logits = stream.step(list(trace.prompt_ids) + list(reference[:moment])).logits
             row = torch.log_softmax(logits.float().cpu(), dim=-1)
-            if int(row.argmax()) != reference_id:
-                return _departure_at(loaded.tokenizer, moment, reference_id, row)
-        return departure(loaded, trace.prompt_ids, reference)
+            if int(row.argmax()) != reference[moment]:
+                return _departure_at(loaded.tokenizer, moment, reference[moment], row)
+        return departure(loaded, trace.prompt_ids, reference)  # unconfirmed, or the trace ended on the reference
 
-    workers = max(1, min(at_once, sum(plan is not None for plan in plans)))
+    workers = max(1, min(at_once, sum(bool(r) for r in references)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="departure") as pool:
         return list(pool.map(one, range(len(traces))))
