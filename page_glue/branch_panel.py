@@ -26,6 +26,7 @@ from tracing.experiments.branch_tree import BranchTree, forced_moments
 TREES = "branch_trees"  # list[tuple[trace key, Held[BranchTree]]], newest last
 PENDING = "branch_pending"  # node id to select on the next run (a new branch)
 ERROR = "branch_error"
+OPEN_KEY = "branch_open"  # whether the branch expander is open
 KEPT_TREES = 4
 TYPED = -1  # the "type a token" choice
 
@@ -124,7 +125,12 @@ def branch_panel(loaded, current: CurrentTrace, moment_index: int) -> None:
     """
     tree = tree_for(current)
     key = f"branch_{current.key}"
-    with st.expander("What if… branch at this moment", expanded=len(tree.nodes) > 1, icon=":material/call_split:"):
+    # drawn only while open (opening it reruns the explorer): collapsed, it costs the browser nothing
+    expander = st.expander("What if… branch at this moment", expanded=len(tree.nodes) > 1,
+                           icon=":material/call_split:", key=OPEN_KEY, on_change="rerun")  # fmt: skip
+    if not expander.open:
+        return
+    with expander:
         if error := st.session_state.pop(ERROR, None):
             st.error(error, icon=":material/error:")
         node = tree.node(node_picker(tree, f"{key}_node"))

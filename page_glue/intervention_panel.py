@@ -28,6 +28,7 @@ from tracing.inspection.interventions import Ablation, Knockout, grow_under
 
 ASKED = "interventions_asked"  # requests the user asked for: (view, trace key, moment, settings...)
 NAVIGATOR_KEY = "trace"  # the trace page's moment navigator
+TAB_KEY = "iv_tab"  # the open tab's label
 MISSING = "its model has no known attention layout (interventions need a Llama-style decoder)"
 
 
@@ -60,15 +61,14 @@ def _bar(label: str):
 
 
 def interventions_panel(current: CurrentTrace, moment: int, loaded_model: Callable) -> None:
-    tabs = st.tabs(["Contributions", "Ablation", "Patching", "Commitment"])
-    with tabs[0]:
-        contributions_tab(current, moment, loaded_model)
-    with tabs[1]:
-        ablation_tab(current, moment, loaded_model)
-    with tabs[2]:
-        patching_tab(current, moment, loaded_model)
-    with tabs[3]:
-        commitment_tab(current, moment, loaded_model)
+    """The four views as tabs; only the open one is drawn (a tab switch reruns the explorer), so a moment
+    switch does not make the browser lay out three hidden tabs' widgets and charts."""
+    views = {"Contributions": contributions_tab, "Ablation": ablation_tab, "Patching": patching_tab,
+             "Commitment": commitment_tab}  # fmt: skip
+    for tab, view in zip(st.tabs(list(views), key=TAB_KEY, on_change="rerun"), views.values(), strict=True):
+        if tab.open:
+            with tab:
+                view(current, moment, loaded_model)
 
 
 def contributions_tab(current: CurrentTrace, moment: int, loaded_model: Callable) -> None:

@@ -169,9 +169,10 @@ def explorer() -> None:
     moment = moments.draw()
     notes = noted_moments(current)
     follow_note_head(current, moment)
-    with st.expander(f"Prompt as the model read it ({trace.prompt_len} tokens)"):
-        prompt_ids = trace.prompt_ids
-        static_strip([StripToken(t) for t in trace.prompt_tokens] if prompt_ids else [])
+    prompt = st.expander(f"Prompt as the model read it ({trace.prompt_len} tokens)", on_change="rerun")
+    if prompt.open:
+        with prompt:
+            static_strip([StripToken(t) for t in trace.prompt_tokens] if trace.prompt_ids else [])
     clickable_strip(
         [moment_box(m, clickable=True, note=notes.get(m.index)) for m in trace.moments],
         key="trace_tokens",

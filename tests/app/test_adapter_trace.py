@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from model_zoo import ModelIdentity
-from tests.app.conftest import app_test
+from page_glue.branch_panel import OPEN_KEY
+from tests.app.conftest import app_test, opened
 from tests.app.test_trace_page import markdown_text, run_until_done, start_run
 from tests.conftest import OFFLINE_CHAT_MODEL
 from tests.tiny_adapter import TINY_ADAPTER
@@ -33,6 +34,7 @@ def test_an_adapter_trace_is_attributed_and_explored_on_the_trace_page(adapter_h
     assert not at.exception and not at.error and len(at.get("iframe")) == 1
     assert any("top guess" in c.value or "No layer" in c.value for c in at.caption)
 
+    at = opened(at, OPEN_KEY)
     prefix = next(box for box in at.selectbox if box.label.startswith("Instead of")).key.removesuffix("_choice")
     at.number_input(key=f"{prefix}_after").set_value(1)
     at.button(key=f"{prefix}_go").click().run()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from page_glue.branch_panel import OPEN_KEY
 from tracing.core.decode import trace_generation
 from tracing.core.trace import DecodingSettings
 
@@ -32,6 +33,7 @@ def panel(smollm, trace, moment: int) -> AppTest:
     at.session_state["test_model"] = smollm
     at.session_state["test_trace"] = trace
     at.session_state["test_moment"] = moment
+    at.session_state[OPEN_KEY] = True  # opened (it is drawn only while open)
     return at.run()
 
 

@@ -9,7 +9,8 @@ import pytest
 from streamlit.proto.WidgetStates_pb2 import WidgetState
 
 from page_glue.trace_cache import CurrentTrace
-from tests.app.conftest import app_test
+from page_glue.intervention_panel import TAB_KEY
+from tests.app.conftest import app_test, opened
 from tests.app.test_trace_page import send
 from tests.unit.tracing.inspection.interventions.conftest import PROMPT, SETTINGS
 from tracing.core.decode import trace_generation
@@ -24,11 +25,17 @@ def cjk_short(smollm):
     return trace_generation(smollm, PROMPT, SETTINGS)
 
 
-def page_with(trace, moment: int = MOMENT):
+def page_with(trace, moment: int = MOMENT, tab: str = "Contributions"):
+    """The trace page at ``moment`` with the interventions panel's ``tab`` open."""
     at = app_test("pages/trace.py")
     at.session_state["trace_current"] = CurrentTrace(trace, f"iv-{id(trace)}", "test trace")
     at.session_state["trace_moment"] = moment
+    at.session_state[TAB_KEY] = tab
     return at.run()
+
+
+def labels(at) -> set[str]:
+    return {b.label for b in at.button}
 
 
 def click(at, label: str):
@@ -50,13 +57,25 @@ def test_contributions_and_the_sweep_are_drawn_on_request(smollm, cjk_short):
     click(at, f"Decompose moment {MOMENT}")
     expected = contributions(smollm, cjk_short, MOMENT)
     assert f"**model** {expected.logit:+.3f} = **sum of parts** {expected.total:+.3f}" in markdown_text(at)
+    assert len(at.get("plotly_chart")) == charts + 1
+    at = opened(at, TAB_KEY, "Ablation")
+    assert len(at.get("plotly_chart")) == charts  # the decomposition's tab is closed
     click(at, "Ablate every head and MLP")
-    assert len(at.get("plotly_chart")) == charts + 2
+    assert len(at.get("plotly_chart")) == charts + 1
     assert any("removed alone" in c.value for c in at.caption)
+    at = opened(at, TAB_KEY, "Contributions")  # back: the kept decomposition is drawn again, not recomputed
+    assert f"**sum of parts** {expected.total:+.3f}" in markdown_text(at)
+
+
+def test_only_the_open_tab_is_drawn(cjk_short):
+    at = page_with(cjk_short)
+    assert f"Decompose moment {MOMENT}" in labels(at) and "Apply" not in labels(at)
+    at = opened(at, TAB_KEY, "Ablation")
+    assert f"Decompose moment {MOMENT}" not in labels(at) and {"Apply", "Ablate every head and MLP"} <= labels(at)
 
 
 def test_an_ablation_continues_into_the_branch_tree(cjk_short):
-    at = page_with(cjk_short)
+    at = page_with(cjk_short, tab="Ablation")
     click(at, "Apply")
     assert "head 29.0 zero-ablated at the moment's position" in markdown_text(at)
     click(at, "Continue from here under it")
@@ -68,7 +87,7 @@ def test_an_ablation_continues_into_the_branch_tree(cjk_short):
 
 
 def test_patching_names_a_bad_edit_and_draws_a_good_one(cjk_short):
-    at = page_with(cjk_short)
+    at = page_with(cjk_short, tab="Patching")
     at.text_area(key=f"iv_corrupt_iv-{id(cjk_short)}").set_value(PROMPT + "快说").run()
     click(at, f"Patch moment {MOMENT}")
     assert any("tokens (chat template included)" in w.value for w in at.warning)
@@ -79,7 +98,7 @@ def test_patching_names_a_bad_edit_and_draws_a_good_one(cjk_short):
 
 
 def test_a_click_on_the_commitment_map_selects_that_moment(cjk_short):
-    at = page_with(cjk_short)
+    at = page_with(cjk_short, tab="Commitment")
     click(at, "Read every moment")
     chart = next(e for e in at.get("plotly_chart") if e.proto.id.endswith("iv_commit_map"))
     widget = WidgetState(id=chart.proto.id)

@@ -9,9 +9,10 @@ import weakref
 
 import pytest
 
+from page_glue.branch_panel import OPEN_KEY
 from page_glue.session_memory import process_store
 from page_glue.trace_cache import CurrentTrace, trace_from_bytes, trace_to_bytes
-from tests.app.conftest import app_test
+from tests.app.conftest import app_test, opened
 from tracing.core.decode import trace_generation
 from tracing.core.trace import DecodingSettings, traces_equal
 
@@ -76,6 +77,7 @@ def test_a_moment_switch_after_a_spill_shows_the_same_panels(short_trace, monkey
 
 def test_a_branch_tree_survives_its_spill(short_trace):
     at, _ = page_on_a_copy(short_trace, moment=2)
+    at = opened(at, OPEN_KEY)
     prefix = next(box for box in at.selectbox if box.label.startswith("Instead of")).key.removesuffix("_choice")
     at.number_input(key=f"{prefix}_after").set_value(1)
     at.button(key=f"{prefix}_go").click().run()

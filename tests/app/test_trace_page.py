@@ -14,8 +14,9 @@ import pytest
 from streamlit.components.v2.bidi_component.main import _make_trigger_id
 from streamlit.proto.WidgetStates_pb2 import WidgetState
 
+from page_glue.branch_panel import OPEN_KEY
 from page_glue.trace_cache import CurrentTrace, trace_from_bytes, trace_to_bytes
-from tests.app.conftest import app_test, deferred_downloads
+from tests.app.conftest import app_test, deferred_downloads, opened
 from tracing.core.decode import trace_generation
 from tracing.core.trace import DecodingSettings
 
@@ -303,6 +304,8 @@ def test_integrated_gradients_steps_are_the_users_choice(short_trace, monkeypatc
 def test_trace_page_branches_at_the_chosen_moment(short_trace):
     at = page_with(short_trace, moment=4)
     assert any(e.label.startswith("What if") for e in at.expander)
+    assert not any(box.label.startswith("Instead of") for box in at.selectbox)  # collapsed: not drawn
+    at = opened(at, OPEN_KEY)
     prefix = next(box for box in at.selectbox if box.label.startswith("Instead of")).key.removesuffix("_choice")
     at.number_input(key=f"{prefix}_after").set_value(1)
     at.button(key=f"{prefix}_go").click().run()
