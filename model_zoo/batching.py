@@ -5,7 +5,10 @@ instead of queueing for the model step by step.
 The rows of the shared cache are left-padded to one length; a 2-D attention mask marks each row's real
 columns and explicit position ids give each row its own positions, so every stream gets the logits and
 attention rows it would get alone (to float rounding, which batching changes by ~1e-5; tested). New
-streams are read (prefilled) together, left-padded, and join the batch at their first step. A stream whose
+streams are read (prefilled) together, left-padded, and join the batch at their first step. The caches of
+the prefixes read lately are kept: a new stream that starts with one (the same prompt in every tab of a
+class, or the chat template's system part) reads only the rest, and a prompt read before joins the next
+step with its last token, so it costs the batch no pass of its own. A stream whose
 consumer is not back in time for a step gets a masked hole in its row instead of holding the others up;
 one that stays away for several steps leaves the batch and rejoins when it asks again. Each pass holds the
 model's lock, so hooked or teacher-forced passes of other analyses never interleave with one.
@@ -26,6 +29,8 @@ from model_zoo.seam import AroundForward, KVCacheSteps, Step, logits_to_keep
 GATHER_SECONDS = 0.03  # how long a pass waits for every batched stream's next token
 AWAY_STEPS = 3  # passes in a row a stream may miss before it leaves the batch
 MAX_ROWS = 32
+PREFIX_BYTES = 256 * 2**20  # the kept prefixes' caches, at most (oldest dropped first)
+PREFIX_ENTRIES = 16
 
 
 class BatchingUnsupported(Exception):
@@ -35,10 +40,11 @@ class BatchingUnsupported(Exception):
 @dataclass(eq=False)
 class _Request:
     stream: Stream
-    ids: list[int]
+    ids: list[int]  # the tokens still to read (a fresh stream's whole prefix, less any kept part of it)
     done: threading.Event = field(default_factory=threading.Event)
     result: Step | None = None
     error: BaseException | None = None
+    prefix: list[int] | None = None  # a fresh stream's whole prefix
 
 
 class _Rows:
@@ -77,6 +83,22 @@ class _Rows:
             return self
         return _Rows([(k[:, :, first:], v[:, :, first:]) for k, v in self.layers], self.mask[:, first:], self.streams)
 
+    def compacted(self) -> _Rows:
+        """A one-row cache without its masked columns (its positions are in its keys already)."""
+        if bool(self.mask.all()):
+            return self
+        real = self.mask[0].nonzero().squeeze(1)
+        layers = [(k.index_select(2, real), v.index_select(2, real)) for k, v in self.layers]
+        return _Rows(layers, self.mask[:, real], self.streams)
+
+    def nbytes(self) -> int:
+        return sum(k.nelement() * k.element_size() + v.nelement() * v.element_size() for k, v in self.layers)
+
+    def first(self, columns: int, stream: Stream) -> _Rows:
+        """The first ``columns`` columns of a one-row cache whose columns are all real, as ``stream``'s rows."""
+        layers = [(k[:, :, :columns], v[:, :, :columns]) for k, v in self.layers]
+        return _Rows(layers, self.mask[:, :columns], [stream])
+
     @staticmethod
     def joined(parts: list[_Rows]) -> _Rows:
         columns = max(p.columns for p in parts)
@@ -86,6 +108,49 @@ class _Rows:
             for i in range(len(parts[0].layers))
         ]
         return _Rows(layers, torch.cat([p.mask for p in parts]), [s for p in parts for s in p.streams])
+
+
+class _Prefixes:
+    """The one-row caches of prefixes read lately, by their token ids, newest last, within a byte budget.
+
+    Kept tensors are never written to: a pass concatenates new tensors onto the ones it is given."""
+
+    def __init__(self, max_bytes: int = PREFIX_BYTES, max_entries: int = PREFIX_ENTRIES) -> None:
+        self.max_bytes = max_bytes
+        self.max_entries = max_entries
+        self._entries: dict[tuple[int, ...], _Rows] = {}
+
+    def keep(self, ids: Sequence[int], rows: _Rows) -> None:
+        """Keeps one stream's rows (``ids`` read, holes allowed) under ``ids``."""
+        rows = rows.compacted()
+        key = tuple(ids)
+        self._entries.pop(key, None)
+        if rows.nbytes() > self.max_bytes:
+            return
+        self._entries[key] = rows
+        while len(self._entries) > self.max_entries or sum(r.nbytes() for r in self._entries.values()) > (
+            self.max_bytes
+        ):
+            del self._entries[next(iter(self._entries))]
+
+    def longest(self, ids: Sequence[int]) -> tuple[int, _Rows | None]:
+        """The longest kept prefix of ``ids`` short of its last token (whose logits and attention row a
+        step must compute): its length and the rows holding it (0 and None when none is kept)."""
+        best, rows = 0, None
+        wanted = np.asarray(ids[:-1], dtype=np.int64)
+        for key, kept in self._entries.items():
+            n = min(len(key), len(wanted))
+            differs = np.flatnonzero(np.asarray(key[:n], dtype=np.int64) != wanted[:n])
+            shared = int(differs[0]) if len(differs) else n
+            if shared > best:
+                best, rows = shared, kept
+        if rows is not None:  # used: now the newest
+            key = next(k for k, v in self._entries.items() if v is rows)
+            self._entries[key] = self._entries.pop(key)
+        return best, rows
+
+    def clear(self) -> None:
+        self._entries.clear()
 
 
 def _empty_cache(config):
@@ -124,8 +189,10 @@ class StepScheduler:
         if not {"attention_mask", "position_ids", "past_key_values"} <= loaded.forward_keywords:
             raise BatchingUnsupported("the model's forward takes no attention mask or position ids")
         _empty_cache(loaded.model.config)
+        self.prefixes = _Prefixes()
         self.passes = 0  # forward passes run, for the record
         self.rows_served = 0  # stream steps served by them
+        self.tokens_reused = 0  # prefix tokens taken from kept caches instead of read
 
     def stream(self, attention: bool = True) -> Stream:
         return Stream(self, attention)
@@ -187,15 +254,27 @@ class StepScheduler:
     def _run(self, requests: list[_Request]) -> None:
         fresh = [r for r in requests if r.stream.rows is None and not r.stream.in_batch]
         later = [r for r in requests if r not in fresh]
-        single = [r for r in later if len(r.ids) == 1]
+        for request in fresh:
+            self._start_from_kept(request)
+        reading = [r for r in fresh if r.stream.rows is None or len(r.ids) > 1]
+        single = [r for r in later if len(r.ids) == 1] + [r for r in fresh if r not in reading]
         several = [r for r in later if len(r.ids) != 1]
         for request in several:  # more than one token after the prefix: read alone
             self._leave(request.stream)
             self._read_alone(request)
-        if fresh:
-            self._prefill(fresh)
-        if single:
+        if reading:
+            self._prefill(reading)
+        if single:  # a fresh stream whose prefix was kept, all but its last token, joins here
             self._step(single)
+
+    def _start_from_kept(self, request: _Request) -> None:
+        """Gives a fresh stream the kept cache of the longest kept part of its prefix, leaving the rest to read."""
+        shared, kept = self.prefixes.longest(request.ids)
+        request.prefix = request.ids
+        if kept is not None:
+            request.stream.rows = kept.first(shared, request.stream)
+            request.ids = request.ids[shared:]
+            self.tokens_reused += shared
 
     def _forward(self, ids: torch.Tensor, mask: torch.Tensor | None, positions: torch.Tensor | None, layers, attention):
         loaded = self.loaded
@@ -231,20 +310,31 @@ class StepScheduler:
             request.done.set()
 
     def _prefill(self, requests: list[_Request]) -> None:
-        """Reads the new streams' prefixes in one left-padded pass; their rows join the batch later."""
+        """Reads the new streams' prefixes (after any kept part, their rows so far) in one left-padded pass;
+        their rows join the batch later, and their prefixes are kept."""
         device = self.loaded.device
+        past = None
+        if any(r.stream.rows is not None for r in requests):
+            some = next(r.stream.rows for r in requests if r.stream.rows is not None)
+            past = _Rows.joined([r.stream.rows or some.first(0, r.stream) for r in requests])
         columns = max(len(r.ids) for r in requests)
         ids = torch.zeros(len(requests), columns, dtype=torch.long, device=device)
         mask = torch.zeros(len(requests), columns, dtype=torch.bool, device=device)
         for row, request in enumerate(requests):
             ids[row, columns - len(request.ids) :] = torch.tensor(request.ids, device=device)
             mask[row, columns - len(request.ids) :] = True
-        padded = not bool(mask.all())
-        positions = (mask.long().cumsum(1) - 1).clamp(min=0)
+        if past is not None:
+            mask = torch.cat([past.mask, mask], dim=1)
+        explicit = past is not None or not bool(mask.all())  # else the model's own positions are these
+        positions = (mask.long().cumsum(1) - 1).clamp(min=0)[:, mask.shape[1] - columns :]
         attention = any(r.stream.attention for r in requests)
         try:
             out, layers, seconds = self._forward(
-                ids, mask if padded else None, positions if padded else None, None, attention
+                ids,
+                mask if explicit else None,
+                positions if explicit else None,
+                past.layers if past is not None else None,
+                attention,
             )
         except Exception as exc:
             if len(requests) == 1:
@@ -256,6 +346,7 @@ class StepScheduler:
         rows = _Rows(layers, mask, [r.stream for r in requests])
         for row, request in enumerate(requests):
             request.stream.rows = rows.select([row])
+            self.prefixes.keep(request.prefix, request.stream.rows)
         self._answer(requests, list(range(len(requests))), out, mask, seconds)
 
     def _read_alone(self, request: _Request) -> None:

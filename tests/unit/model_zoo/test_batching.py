@@ -1,5 +1,8 @@
 """Batched decoding: every stream served by the model's scheduler gets the trace it gets alone.
 
+Kept prefixes (a prompt read before, the chat template's system part) are checked the same way: a stream
+that starts from one gets what it gets reading its whole prefix alone.
+
 The reference is the model's own unbatched KV-cache steps (`KVCacheSteps`, which the decode tests check
 against `generate` and a teacher-forced pass): same tokens, probabilities within 1e-4, attention rows
 within 2e-3, whatever joins, leaves, stops, stalls or fails beside it.
@@ -13,8 +16,9 @@ import time
 
 import numpy as np
 import pytest
+import torch
 
-from model_zoo.batching import AWAY_STEPS, GATHER_SECONDS, scheduler_for
+from model_zoo.batching import AWAY_STEPS, GATHER_SECONDS, _Prefixes, _Rows, scheduler_for
 from model_zoo.seam import KVCacheSteps
 from tests.conftest import CJK_PROMPT
 from tracing.core.decode import trace_generation
@@ -177,3 +181,88 @@ def test_a_closed_stream_refuses_steps_and_the_unbatched_path_is_the_models_own(
         stream.step([1])
     with unbatched(smollm):
         assert isinstance(smollm.steps(), KVCacheSteps)
+
+
+def test_a_prompt_read_before_is_not_read_again_and_gives_the_same_trace(smollm):
+    scheduler = scheduler_for(smollm)
+    scheduler.prefixes.clear()
+    settings = DecodingSettings(max_new_tokens=6)
+    prompt = "Name three rivers in China."
+    wanted = solo(smollm, prompt, settings)
+    prompt_len = len(wanted.prompt_ids)
+    assert_same_trace(trace_generation(smollm, prompt, settings), wanted)  # read whole: nothing kept yet
+    reused = scheduler.tokens_reused
+    assert_same_trace(trace_generation(smollm, prompt, settings), wanted)
+    assert scheduler.tokens_reused - reused == prompt_len - 1  # all but the last token, which a step reads
+
+    other = "Name three rivers in Japan."  # the chat template and most of the question are shared
+    reused = scheduler.tokens_reused
+    assert_same_trace(trace_generation(smollm, other, settings), solo(smollm, other, settings))
+    assert 0 < scheduler.tokens_reused - reused < prompt_len - 1
+
+
+def test_a_class_on_one_prompt_joins_the_first_reader_and_matches_its_solo_trace(smollm):
+    """Three streams start on the prompt a fourth has just read: they join its batch at the next step."""
+    scheduler = scheduler_for(smollm)
+    scheduler.prefixes.clear()
+    settings = DecodingSettings(max_new_tokens=10)
+    wanted = solo(smollm, CJK_PROMPT, settings)
+    first_moment = threading.Event()
+
+    def first():
+        return trace_generation(smollm, CJK_PROMPT, settings, on_moment=lambda m: m.index == 0 and first_moment.set())
+
+    def later():
+        first_moment.wait(60)
+        return trace_generation(smollm, CJK_PROMPT, settings)
+
+    reused = scheduler.tokens_reused
+    for trace in together(smollm, [first, later, later, later]):
+        assert_same_trace(trace, wanted)
+    assert scheduler.tokens_reused - reused == 3 * (len(wanted.prompt_ids) - 1)
+
+
+def test_kept_and_unkept_prefixes_read_in_one_pass_give_their_solo_steps(smollm):
+    """One left-padded pass over a stream resuming a kept prefix (with the rest of its prompt to read) and a
+    stream sharing nothing: each gets the logits and attention row it gets alone, and its next step too."""
+    scheduler = scheduler_for(smollm)
+    scheduler.prefixes.clear()
+    ids = smollm.tokenizer("The lighthouse keeper found a message in a bottle on the beach")["input_ids"]
+    with smollm.steps() as stream:
+        stream.step(ids[:6])  # kept: the first six tokens
+    prefixes = [ids, smollm.tokenizer("日出江花红胜火")["input_ids"]]
+
+    def alone(prefix):
+        with KVCacheSteps(smollm) as steps:
+            return steps.step(prefix), steps.step([42])
+
+    def batched(prefix):
+        with smollm.steps() as stream:
+            return stream.step(prefix), stream.step([42])
+
+    reused = scheduler.tokens_reused
+    for prefix, got in zip(prefixes, together(smollm, [lambda p=p: batched(p) for p in prefixes]), strict=True):
+        for step, want in zip(got, alone(prefix), strict=True):
+            np.testing.assert_allclose(step.logits.float().numpy(), want.logits.float().numpy(), atol=2e-4)
+            assert step.attention.shape == want.attention.shape
+            np.testing.assert_allclose(step.attention.astype(np.float32), want.attention.astype(np.float32), atol=2e-3)
+    assert scheduler.tokens_reused - reused == 6
+
+
+def test_kept_prefixes_stay_within_their_budget(smollm):
+    def rows(columns: int) -> _Rows:
+        layer = torch.ones(1, 1, columns, 4)
+        return _Rows([(layer, layer)], torch.ones(1, columns, dtype=torch.bool), [None])
+
+    per_column = rows(1).nbytes()
+    kept = _Prefixes(max_bytes=10 * per_column, max_entries=3)
+    kept.keep([1, 2, 3, 4], rows(4))
+    kept.keep([1, 2, 9], rows(3))
+    assert kept.longest([1, 2, 3, 4])[0] == 3  # never the last token: a step must compute its logits
+    assert kept.longest([1, 2, 3, 4, 5])[0] == 4 and kept.longest([7, 8])[0] == 0
+    kept.keep([5, 6, 7, 8, 9], rows(5))  # 12 columns in all: the least recently used, [1, 2, 9], goes
+    assert kept.longest([1, 2, 9, 9])[0] == 2 and kept.longest([5, 6, 7, 8, 9, 1])[0] == 5
+    kept.keep(list(range(11)), rows(11))  # larger than the whole budget: not kept
+    assert kept.longest([*range(11), 0])[0] == 0
+    holes = _Rows([(torch.arange(6.0).reshape(1, 1, 6, 1),) * 2], torch.tensor([[0, 1, 1, 0, 1, 1]]).bool(), [None])
+    assert holes.compacted().layers[0][0].flatten().tolist() == [1.0, 2.0, 4.0, 5.0]
