@@ -24,6 +24,7 @@ from model_zoo.catalog import resolve
 from model_zoo.device import pick_device, pick_dtype
 from model_zoo.entry import ModelEntry
 from model_zoo.errors import ModelLoadError
+from model_zoo.few_rows import use_few_rows_linears
 from model_zoo.gguf_cache import conversion_target, converted_folder
 from model_zoo.identity import ModelIdentity
 from model_zoo.kinds import get_kind
@@ -45,6 +46,7 @@ class LoadedModel:
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     batching: bool = True  # concurrent decodes share forward passes (model_zoo.batching)
     scheduler: object = field(default=None, init=False, repr=False)  # made on first use; False: cannot batch
+    few_rows: bool = field(default=False, init=False)  # its linears use the few-rows order (model_zoo.few_rows)
 
     @property
     def id(self) -> str:
@@ -278,9 +280,12 @@ def load_model(
     try:
         model, tokenizer = LOADERS[entry.source](entry, dtype, num_labels, progress)
         model = model.to(chosen).eval()
+        few_rows = use_few_rows_linears(model)
     except ModelLoadError:
         raise
     except Exception as exc:  # every library failure becomes one readable message
         raise _explain(exc, entry) from exc
     progress(1.0, f"Loaded {entry.id} on {chosen.type}.")
-    return LoadedModel(entry, model, tokenizer, chosen, dtype, time.perf_counter() - start)
+    loaded = LoadedModel(entry, model, tokenizer, chosen, dtype, time.perf_counter() - start)
+    loaded.few_rows = few_rows
+    return loaded
