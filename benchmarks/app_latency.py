@@ -13,12 +13,18 @@ Side by side in one run, on the offline default model with a Chinese prompt, war
   and compiles plotly.js: seconds of CPU that a real user's own machine spends, not the server's), click Run
   on a ``--user-tokens``-token trace at the same moment; their mean time to an explorable trace divided by
   one session's alone, each the median of ``--user-rounds`` rounds that interleave one alone run and one
-  together run. Goal <= 2.0 (batched decoding, `model_zoo.batching`).
+  together run. Goal <= 2.0 (batched decoding, `model_zoo.batching`). The sessions share one prompt, as a
+  class on one exercise does: after the first run the server keeps that prompt's cache, so each run reads
+  only its last token (`model_zoo.batching`'s kept prefixes).
+- ``users4_distinct_ratio``: the same with a prompt never run before in every run, alone and together
+  (numbered, so only the chat template's system part is shared): what a class whose users all type their
+  own prompts gets.
 
 The engine is timed in a subprocess before the browser runs and again after (the median of both counts), so
 background load hits both sides alike.
 
     python benchmarks/app_latency.py --json
+    python benchmarks/app_latency.py --json --users-only   # the two users figures alone (about 2 minutes)
 
 The last stdout line is one JSON object.
 """
@@ -26,6 +32,7 @@ The last stdout line is one JSON object.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -160,6 +167,13 @@ def open_trace_page(context, url: str, tokens: int):
     return page
 
 
+def set_prompt(page, prompt: str) -> None:
+    box = page.get_by_label("Prompt", exact=True)
+    box.fill(prompt)
+    box.press("Control+Enter")
+    wait_for_app_idle(page, IDLE_MS)
+
+
 def click(locator) -> float:
     """Clicks once the target is on the page and returns when the click was given (time.time(), the clock the
     page's `settled_at` is read against).
@@ -222,7 +236,9 @@ def concurrent_runs(pages: list, timeout: float) -> list[float]:
     return [settled_at(page, max(deadline - time.time(), 1)) - start for page, start in zip(pages, starts, strict=True)]
 
 
-def browser_timings(args) -> dict:
+@contextlib.contextmanager
+def served_in_chromium():
+    """(Chromium, the app's URL): the app served as `make run` serves it, closed on leaving."""
     from playwright.sync_api import sync_playwright
 
     with (
@@ -231,6 +247,12 @@ def browser_timings(args) -> dict:
         sync_playwright() as pw,
     ):
         browser = launch_chromium(pw)
+        yield browser, url
+        browser.close()
+
+
+def browser_timings(args) -> dict:
+    with served_in_chromium() as (browser, url):
         context = browser.new_context(viewport={"width": 1500, "height": 1000})
         page = open_trace_page(context, url, 4)
         timed_run(page, 120)  # warm-up: the server's first forward passes and charts
@@ -259,25 +281,60 @@ def browser_timings(args) -> dict:
         targets = [(7 + i * 37) % switch_tokens for i in range(args.clicks)]
         switches = [timed_switch(page, index) for index in targets]
         context.close()
-
-        contexts = [browser.new_context(viewport={"width": 1500, "height": 1000}) for _ in range(args.users)]
-        pages = [open_trace_page(c, url, args.user_tokens) for c in contexts]
-        for page in pages:  # each tab's first run loads and compiles plotly.js, seconds of CPU on this machine
-            timed_run(page, 120)
-        alone, together = [], []
-        for round_ in range(args.user_rounds):  # interleaved, so a slow spell of the machine hits both sides
-            alone.append(timed_run(pages[round_ % len(pages)], 120))
-            together.append(statistics.mean(concurrent_runs(pages, 240)))
-        browser.close()
-    return {
+        users = users_timings(browser, url, args)
+    return users | {
         "trace_seconds": runs,
         "decode_seconds": decodes,
         "tokens": tokens,
         "attribution_seconds": attributions,
         "switch_seconds": switches,
         "switch_tokens": switch_tokens,
+    }
+
+
+def users_timings(browser, url: str, args) -> dict:
+    """``--users`` sessions: alone and together runs, interleaved, on one prompt and then on new ones."""
+    contexts = [browser.new_context(viewport={"width": 1500, "height": 1000}) for _ in range(args.users)]
+    pages = [open_trace_page(c, url, args.user_tokens) for c in contexts]
+    for page in pages:  # each tab's first run loads and compiles plotly.js, seconds of CPU on this machine
+        timed_run(page, 120)
+    alone, together = [], []
+    for round_ in range(args.user_rounds):  # interleaved, so a slow spell of the machine hits both sides
+        alone.append(timed_run(pages[round_ % len(pages)], 120))
+        together.append(statistics.mean(concurrent_runs(pages, 240)))
+    numbers = iter(range(1, 1000))
+    distinct_alone, distinct_together, lengths = [], [], set()
+    for round_ in range(args.user_rounds):
+        page = pages[round_ % len(pages)]
+        set_prompt(page, f"第{next(numbers)}题：{PROMPT}")
+        distinct_alone.append(timed_run(page, 120))
+        lengths.add(moment_count(page))
+        for page in pages:
+            set_prompt(page, f"第{next(numbers)}题：{PROMPT}")
+        distinct_together.append(statistics.mean(concurrent_runs(pages, 240)))
+        lengths.update(moment_count(page) for page in pages)
+    for context in contexts:
+        context.close()
+    return {
         "alone_seconds": alone,
         "together_seconds": together,
+        "distinct_alone_seconds": distinct_alone,
+        "distinct_together_seconds": distinct_together,
+        "distinct_lengths": sorted(lengths),
+    }
+
+
+def users_result(app: dict) -> dict:
+    ratio = statistics.median(app["together_seconds"]) / statistics.median(app["alone_seconds"])
+    distinct = statistics.median(app["distinct_together_seconds"]) / statistics.median(app["distinct_alone_seconds"])
+    return {
+        "users4_ratio": round(ratio, 3),
+        "users4_distinct_ratio": round(distinct, 3),
+        "user_alone_seconds": [round(s, 3) for s in app["alone_seconds"]],
+        "users_together_seconds": [round(s, 3) for s in app["together_seconds"]],
+        "distinct_alone_seconds": [round(s, 3) for s in app["distinct_alone_seconds"]],
+        "distinct_together_seconds": [round(s, 3) for s in app["distinct_together_seconds"]],
+        "distinct_trace_lengths": app["distinct_lengths"],  # every run's moments: one value, or unlike work
     }
 
 
@@ -297,11 +354,17 @@ def main() -> None:
     parser.add_argument("--user-tokens", type=int, default=32)
     parser.add_argument("--user-rounds", type=int, default=3, help="alone and together runs, interleaved")
     parser.add_argument("--repeats", type=int, default=3, help="timed traces on each side")
+    parser.add_argument("--users-only", action="store_true", help="only the users figures")
     parser.add_argument("--engine", action="store_true", help=argparse.SUPPRESS)  # the subprocess side
     args = parser.parse_args()
 
     if args.engine:
         print(json.dumps(engine_timings(args.tokens, args.moments, args.repeats)))
+        return
+    if args.users_only:
+        with served_in_chromium() as (browser, url):
+            users = users_timings(browser, url, args)
+        report(args, users_result(users) | {"users": args.users, "prompt": PROMPT})
         return
     before = engine_in_subprocess(args.tokens, args.moments, args.repeats)
     app = browser_timings(args)
@@ -316,7 +379,6 @@ def main() -> None:
         "trace_ratio": round(app_trace / engine_trace, 3),
         "moment_switch_seconds": round(statistics.median(app["switch_seconds"]), 3),
         "attribution_ratio": round(app_attribution / engine_attribution, 3),
-        "users4_ratio": round(statistics.median(app["together_seconds"]) / statistics.median(app["alone_seconds"]), 3),
         "goals": {"trace_ratio": 1.2, "moment_switch_seconds": 0.5, "attribution_ratio": 1.3, "users4_ratio": 2.0},
         "app_trace_seconds": [round(s, 3) for s in app["trace_seconds"]],
         "engine_trace_seconds": [round(s, 3) for s in before["trace_seconds"] + after["trace_seconds"]],
@@ -336,12 +398,14 @@ def main() -> None:
         ],
         "attributed_moments": args.moments,
         "users": args.users,
-        "user_alone_seconds": [round(s, 3) for s in app["alone_seconds"]],
-        "users_together_seconds": [round(s, 3) for s in app["together_seconds"]],
+        **users_result(app),
         "prompt": PROMPT,
-        "model": MODEL,
-        "server": "make run (.streamlit/config.toml), Debian Chromium via Playwright",
     }
+    report(args, result)
+
+
+def report(args, result: dict) -> None:
+    result |= {"model": MODEL, "server": "make run (.streamlit/config.toml), Debian Chromium via Playwright"}
     if not args.json:
         print("\n".join(f"{key}: {value}" for key, value in result.items()))
     print(json.dumps(result, ensure_ascii=False))

@@ -101,7 +101,8 @@ def test_divergence_moment_shares_one_distribution(result):
     assert len({s[d] for s in sequences}) > 1
     for path, choice in zip(result.paths, found.choices, strict=True):
         assert choice.token_id == path.moments[d].token_id and choice.prob == path.moments[d].prob
-        np.testing.assert_allclose(path.moments[d].top_probs, found.top_probs, atol=1e-6)
+        # 1e-5: paths after the first start from its kept prompt cache (model_zoo.batching), other rounding
+        np.testing.assert_allclose(path.moments[d].top_probs, found.top_probs, atol=1e-5)
 
 
 @pytest.mark.slow

@@ -55,7 +55,8 @@ def test_chosen_layers_and_positions_are_computed_alone(smollm, short_trace):
     some = patch_moment(smollm, short_trace, MOMENT, CORRUPTED, layers=[3, 20], positions=[int(full.changed[0]), last])
     assert list(some.layers) == [3, 20] and list(some.positions) == [int(full.changed[0]), last]
     columns = [0, len(full.positions) - 1]
-    assert some.metric == pytest.approx(full.metric[[3, 20]][:, columns], abs=1e-5)
+    # 2e-5: two positions run as 2 rows, which CPU float32 models compute in another order (model_zoo.few_rows)
+    assert some.metric == pytest.approx(full.metric[[3, 20]][:, columns], abs=2e-5)
 
 
 @pytest.mark.parametrize(
