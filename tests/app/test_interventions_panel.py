@@ -8,8 +8,8 @@ import json
 import pytest
 from streamlit.proto.WidgetStates_pb2 import WidgetState
 
-from page_glue.trace_cache import CurrentTrace
 from page_glue.intervention_panel import TAB_KEY
+from page_glue.trace_cache import CurrentTrace
 from tests.app.conftest import app_test, opened
 from tests.app.test_trace_page import send
 from tests.unit.tracing.inspection.interventions.conftest import PROMPT, SETTINGS
