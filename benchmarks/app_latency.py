@@ -24,7 +24,7 @@ The engine is timed in a subprocess before the browser runs and again after (the
 background load hits both sides alike.
 
     python benchmarks/app_latency.py --json
-    python benchmarks/app_latency.py --json --users-only   # the two users figures alone (about 2 minutes)
+    python benchmarks/app_latency.py --json --users-only   # the two users figures alone (about 80 s)
 
 The last stdout line is one JSON object.
 """
@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import os
 import statistics
@@ -302,7 +303,7 @@ def users_timings(browser, url: str, args) -> dict:
     for round_ in range(args.user_rounds):  # interleaved, so a slow spell of the machine hits both sides
         alone.append(timed_run(pages[round_ % len(pages)], 120))
         together.append(statistics.mean(concurrent_runs(pages, 240)))
-    numbers = iter(range(1, 1000))
+    numbers = itertools.count(1)
     distinct_alone, distinct_together, lengths = [], [], set()
     for round_ in range(args.user_rounds):
         page = pages[round_ % len(pages)]

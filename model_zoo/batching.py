@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -118,7 +119,7 @@ class _Prefixes:
     def __init__(self, max_bytes: int = PREFIX_BYTES, max_entries: int = PREFIX_ENTRIES) -> None:
         self.max_bytes = max_bytes
         self.max_entries = max_entries
-        self._entries: dict[tuple[int, ...], _Rows] = {}
+        self._entries: OrderedDict[tuple[int, ...], _Rows] = OrderedDict()
 
     def keep(self, ids: Sequence[int], rows: _Rows) -> None:
         """Keeps one stream's rows (``ids`` read, holes allowed) under ``ids``."""
@@ -131,23 +132,23 @@ class _Prefixes:
         while len(self._entries) > self.max_entries or sum(r.nbytes() for r in self._entries.values()) > (
             self.max_bytes
         ):
-            del self._entries[next(iter(self._entries))]
+            self._entries.popitem(last=False)
 
     def longest(self, ids: Sequence[int]) -> tuple[int, _Rows | None]:
         """The longest kept prefix of ``ids`` short of its last token (whose logits and attention row a
         step must compute): its length and the rows holding it (0 and None when none is kept)."""
-        best, rows = 0, None
+        best, best_key = 0, None
         wanted = np.asarray(ids[:-1], dtype=np.int64)
-        for key, kept in self._entries.items():
+        for key in self._entries:
             n = min(len(key), len(wanted))
             differs = np.flatnonzero(np.asarray(key[:n], dtype=np.int64) != wanted[:n])
             shared = int(differs[0]) if len(differs) else n
             if shared > best:
-                best, rows = shared, kept
-        if rows is not None:  # used: now the newest
-            key = next(k for k, v in self._entries.items() if v is rows)
-            self._entries[key] = self._entries.pop(key)
-        return best, rows
+                best, best_key = shared, key
+        if best_key is None:
+            return 0, None
+        self._entries.move_to_end(best_key)  # used: now the newest
+        return best, self._entries[best_key]
 
     def clear(self) -> None:
         self._entries.clear()

@@ -19,6 +19,7 @@ import torch
 FEW_ROWS = range(2, 7)  # where the tall-skinny order won (2-5 rows by 1.5-2.3x, 6 by 1.1x; 8 rows it lost)
 PROBE_ROWS = 4
 MIN_GAIN = 1.3  # the probe must show at least this speed-up, so timing noise does not switch kernels
+_PROBED: dict[tuple[int, int], bool] = {}  # a weight shape's answer, probed once per process
 
 
 class FewRowsLinear(torch.nn.Linear):
@@ -49,12 +50,16 @@ def _seconds(product, repeats: int = 3) -> float:
 
 
 def few_rows_order_is_faster(weight: torch.Tensor) -> bool:
-    """Whether ``(W @ xᵀ)ᵀ`` beats ``F.linear`` by `MIN_GAIN` for `PROBE_ROWS` rows of ``weight`` here."""
-    x = torch.randn(PROBE_ROWS, weight.shape[1], dtype=weight.dtype)
-    with torch.inference_mode():
-        linear = _seconds(lambda: torch.nn.functional.linear(x, weight))
-        skinny = _seconds(lambda: weight @ x.T)
-    return linear > MIN_GAIN * skinny
+    """Whether ``(W @ xᵀ)ᵀ`` beats ``F.linear`` by `MIN_GAIN` for `PROBE_ROWS` rows of ``weight`` here (probed
+    the first time a shape is asked about: later loads of the model keep that answer and skip the probe)."""
+    shape = tuple(weight.shape)
+    if shape not in _PROBED:
+        x = torch.randn(PROBE_ROWS, shape[1], dtype=weight.dtype)
+        with torch.inference_mode():
+            linear = _seconds(lambda: torch.nn.functional.linear(x, weight))
+            skinny = _seconds(lambda: weight @ x.T)
+        _PROBED[shape] = linear > MIN_GAIN * skinny
+    return _PROBED[shape]
 
 
 def use_few_rows_linears(model: torch.nn.Module) -> bool:

@@ -46,7 +46,7 @@ class LoadedModel:
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     batching: bool = True  # concurrent decodes share forward passes (model_zoo.batching)
     scheduler: object = field(default=None, init=False, repr=False)  # made on first use; False: cannot batch
-    few_rows: bool = field(default=False, init=False)  # its linears use the few-rows order (model_zoo.few_rows)
+    few_rows: bool = False  # its linears use the few-rows order (model_zoo.few_rows)
 
     @property
     def id(self) -> str:
@@ -286,6 +286,4 @@ def load_model(
     except Exception as exc:  # every library failure becomes one readable message
         raise _explain(exc, entry) from exc
     progress(1.0, f"Loaded {entry.id} on {chosen.type}.")
-    loaded = LoadedModel(entry, model, tokenizer, chosen, dtype, time.perf_counter() - start)
-    loaded.few_rows = few_rows
-    return loaded
+    return LoadedModel(entry, model, tokenizer, chosen, dtype, time.perf_counter() - start, few_rows=few_rows)
