@@ -4,14 +4,16 @@ instead of queueing for the model step by step.
 
 The rows of the shared cache are left-padded to one length; a 2-D attention mask marks each row's real
 columns and explicit position ids give each row its own positions, so every stream gets the logits and
-attention rows it would get alone (to float rounding, which batching changes by ~1e-5; tested). New
-streams are read (prefilled) together, left-padded, and join the batch at their first step. The caches of
-the prefixes read lately are kept: a new stream that starts with one (the same prompt in every tab of a
-class, or the chat template's system part) reads only the rest, and a prompt read before joins the next
-step with its last token, so it costs the batch no pass of its own. A stream whose
-consumer is not back in time for a step gets a masked hole in its row instead of holding the others up;
-one that stays away for several steps leaves the batch and rejoins when it asks again. Each pass holds the
-model's lock, so hooked or teacher-forced passes of other analyses never interleave with one.
+attention rows it would get alone (to float rounding, which batching changes by ~1e-5; tested). A new
+stream reads (prefills) its prefix but the last token, beside the other new streams, left-padded, and
+joins the batch's next step with that token. The caches of the prefixes read lately are kept: a new stream
+that starts with one (the same prompt in every tab of a class, or the chat template's system part) reads
+only the rest, and one whose whole prefix but the last token is kept costs no pass of its own. As every
+prefix's last token is read by a step, a seeded rerun alone gives the numbers of its first run exactly.
+A stream whose consumer is not back in time for a step gets a masked hole in its row instead of holding
+the others up; one that stays away for several steps leaves the batch and rejoins when it asks again.
+Each pass holds the model's lock, so hooked or teacher-forced passes of other analyses never interleave
+with one.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class _Request:
     result: Step | None = None
     error: BaseException | None = None
     prefix: list[int] | None = None  # a fresh stream's whole prefix
+    read_seconds: float = 0.0  # the pass that read a fresh stream's prefix but its last token
 
 
 class _Rows:
@@ -192,7 +195,7 @@ class StepScheduler:
         _empty_cache(loaded.model.config)
         self.prefixes = _Prefixes()
         self.passes = 0  # forward passes run, for the record
-        self.rows_served = 0  # stream steps served by them
+        self.rows_served = 0  # stream steps answered by them
         self.tokens_reused = 0  # prefix tokens taken from kept caches instead of read
 
     def stream(self, attention: bool = True) -> Stream:
@@ -257,16 +260,21 @@ class StepScheduler:
         later = [r for r in requests if r not in fresh]
         for request in fresh:
             self._start_from_kept(request)
-        reading = [r for r in fresh if r.stream.rows is None or len(r.ids) > 1]
-        single = [r for r in later if len(r.ids) == 1] + [r for r in fresh if r not in reading]
+        # A fresh stream reads its prefix but the last token (from the end of any kept part) and joins the
+        # step with that token, so a prefix read before gives the numbers its first reading gave, bit for bit.
+        # A one-token prefix with nothing before it has nothing to read first: it is read and answered alone.
+        whole = [r for r in fresh if r.stream.rows is None and len(r.ids) == 1]
+        reading = [r for r in fresh if len(r.ids) > 1]
         several = [r for r in later if len(r.ids) != 1]
         for request in several:  # more than one token after the prefix: read alone
             self._leave(request.stream)
             self._read_alone(request)
-        if reading:
-            self._prefill(reading)
-        if single:  # a fresh stream whose prefix was kept, all but its last token, joins here
-            self._step(single)
+        if whole:
+            self._prefill(whole, answer=True)
+        read = self._prefill(reading, answer=False) if reading else []
+        single = [r for r in later if len(r.ids) == 1] + [r for r in fresh if r not in whole and r not in reading]
+        if single or read:
+            self._step(single + read)
 
     def _start_from_kept(self, request: _Request) -> None:
         """Gives a fresh stream the kept cache of the longest kept part of its prefix, leaving the rest to read."""
@@ -293,7 +301,6 @@ class StepScheduler:
             )
         seconds = time.perf_counter() - started
         self.passes += 1
-        self.rows_served += ids.shape[0]
         return out, [(layer.keys, layer.values) for layer in cache.layers], seconds
 
     def _answer(self, requests: list[_Request], rows: list[int], out, mask: torch.Tensor, seconds: float) -> None:
@@ -303,32 +310,35 @@ class StepScheduler:
             weights = torch.stack([a[:, :, -1, :] for a in out.attentions], dim=1)  # [rows, layers, heads, cols]
             weights = weights.to(device="cpu", dtype=torch.float16)
         real = mask.cpu()
+        self.rows_served += len(requests)
         for request, row in zip(requests, rows, strict=True):
             attention = None
             if weights is not None and request.stream.attention:
                 attention = np.ascontiguousarray(weights[row][:, :, real[row]].numpy())
-            request.result = Step(out.logits[row, -1], attention, seconds)
+            request.result = Step(out.logits[row, -1], attention, seconds + request.read_seconds)
             request.done.set()
 
-    def _prefill(self, requests: list[_Request]) -> None:
-        """Reads the new streams' prefixes (after any kept part, their rows so far) in one left-padded pass;
-        their rows join the batch later, and their prefixes are kept."""
+    def _prefill(self, requests: list[_Request], answer: bool) -> list[_Request]:
+        """Reads the new streams' prefixes (after any kept part, their rows so far) in one left-padded pass and
+        keeps what each has read. ``answer``: each reads all its tokens and gets its step; else each reads all
+        but its last token, left for a step to read. The requests read (their rows set), failed ones dropped."""
         device = self.loaded.device
+        reads = [r.ids if answer else r.ids[:-1] for r in requests]
         past = None
         if any(r.stream.rows is not None for r in requests):
             some = next(r.stream.rows for r in requests if r.stream.rows is not None)
             past = _Rows.joined([r.stream.rows or some.first(0, r.stream) for r in requests])
-        columns = max(len(r.ids) for r in requests)
+        columns = max(len(ids) for ids in reads)
         ids = torch.zeros(len(requests), columns, dtype=torch.long, device=device)
         mask = torch.zeros(len(requests), columns, dtype=torch.bool, device=device)
-        for row, request in enumerate(requests):
-            ids[row, columns - len(request.ids) :] = torch.tensor(request.ids, device=device)
-            mask[row, columns - len(request.ids) :] = True
+        for row, read in enumerate(reads):
+            ids[row, columns - len(read) :] = torch.tensor(read, device=device)
+            mask[row, columns - len(read) :] = True
         if past is not None:
             mask = torch.cat([past.mask, mask], dim=1)
         explicit = past is not None or not bool(mask.all())  # else the model's own positions are these
         positions = (mask.long().cumsum(1) - 1).clamp(min=0)[:, mask.shape[1] - columns :]
-        attention = any(r.stream.attention for r in requests)
+        attention = answer and any(r.stream.attention for r in requests)
         try:
             out, layers, seconds = self._forward(
                 ids,
@@ -340,15 +350,19 @@ class StepScheduler:
         except Exception as exc:
             if len(requests) == 1:
                 self._fail(requests, exc)
-                return
-            for request in requests:  # one bad prefix must not fail the others: read each alone
-                self._prefill([request])
-            return
+                return []
+            # one bad prefix must not fail the others: read each alone
+            return [r for request in requests for r in self._prefill([request], answer)]
         rows = _Rows(layers, mask, [r.stream for r in requests])
         for row, request in enumerate(requests):
             request.stream.rows = rows.select([row])
-            self.prefixes.keep(request.prefix, request.stream.rows)
-        self._answer(requests, list(range(len(requests))), out, mask, seconds)
+            if not answer:
+                self.prefixes.keep(request.prefix[:-1], request.stream.rows)
+                request.ids = request.ids[-1:]
+                request.read_seconds = seconds
+        if answer:
+            self._answer(requests, list(range(len(requests))), out, mask, seconds)
+        return requests
 
     def _read_alone(self, request: _Request) -> None:
         stream = request.stream

@@ -174,6 +174,49 @@ def test_a_failing_request_does_not_break_the_others(smollm):
     assert isinstance(got[2], ValueError) and "Token ids must lie in" in str(got[2])
 
 
+def test_a_prefix_whose_reading_fails_fails_alone(smollm, monkeypatch):
+    """A pass reading new prefixes fails (here: one holds a poisoned token); each is read again alone, so
+    only that stream gets the error and the others get their solo steps. (Started at once, the three are
+    read in one pass: failing them all together fails this test.)"""
+    scheduler = scheduler_for(smollm)
+    scheduler.prefixes.clear()
+    good = [smollm.tokenizer(p)["input_ids"] for p in PROMPTS[:2]]
+    poison = 4321
+    assert all(poison not in ids for ids in good)
+    forward = scheduler._forward
+
+    def failing(ids, *args, **kwargs):
+        if bool((ids == poison).any()):
+            raise RuntimeError("poisoned pass")
+        return forward(ids, *args, **kwargs)
+
+    monkeypatch.setattr(scheduler, "_forward", failing)
+
+    def batched(ids):
+        with smollm.steps() as stream:
+            return stream.step(ids), stream.step([42])
+
+    got = together(smollm, [lambda i=i: batched(i) for i in [*good, [1, 2, poison, 3]]])
+    assert isinstance(got[2], RuntimeError) and "poisoned" in str(got[2])
+    for ids, steps in zip(good, got[:2], strict=True):
+        with KVCacheSteps(smollm) as alone:
+            for step, want in zip(steps, (alone.step(ids), alone.step([42])), strict=True):
+                np.testing.assert_allclose(step.logits.float().numpy(), want.logits.float().numpy(), atol=2e-4)
+
+
+def test_a_one_token_prefix_is_read_and_answered_alone(smollm):
+    """Nothing is read before a one-token prefix's step: its pass answers it, and its next step follows."""
+    scheduler = scheduler_for(smollm)
+    passes = scheduler.passes
+    with smollm.steps() as stream:
+        got = stream.step([9906]), stream.step([42])
+    assert scheduler.passes - passes == 2
+    with KVCacheSteps(smollm) as alone:
+        for step, want in zip(got, (alone.step([9906]), alone.step([42])), strict=True):
+            np.testing.assert_allclose(step.logits.float().numpy(), want.logits.float().numpy(), atol=2e-4)
+            np.testing.assert_allclose(step.attention.astype(np.float32), want.attention.astype(np.float32), atol=2e-3)
+
+
 def test_a_closed_stream_refuses_steps_and_the_unbatched_path_is_the_models_own(smollm):
     stream = smollm.steps()
     stream.close()
@@ -229,7 +272,7 @@ def test_kept_and_unkept_prefixes_read_in_one_pass_give_their_solo_steps(smollm)
     scheduler.prefixes.clear()
     ids = smollm.tokenizer("The lighthouse keeper found a message in a bottle on the beach")["input_ids"]
     with smollm.steps() as stream:
-        stream.step(ids[:6])  # kept: the first six tokens
+        stream.step(ids[:6])  # kept: the first five tokens (the sixth is read by a step)
     prefixes = [ids, smollm.tokenizer("日出江花红胜火")["input_ids"]]
 
     def alone(prefix):
@@ -246,7 +289,7 @@ def test_kept_and_unkept_prefixes_read_in_one_pass_give_their_solo_steps(smollm)
             np.testing.assert_allclose(step.logits.float().numpy(), want.logits.float().numpy(), atol=2e-4)
             assert step.attention.shape == want.attention.shape
             np.testing.assert_allclose(step.attention.astype(np.float32), want.attention.astype(np.float32), atol=2e-3)
-    assert scheduler.tokens_reused - reused == 6
+    assert scheduler.tokens_reused - reused == 5
 
 
 def test_kept_prefixes_stay_within_their_budget(smollm):
