@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 
 import pytest
@@ -110,6 +111,22 @@ def test_stop_ends_a_long_run_early(smollm):
     trace = at.session_state["trace_current"].trace
     assert trace.stop_reason == "stopped"
     assert len(trace.moments) < 400
+
+
+def test_run_is_disabled_from_the_click_until_the_run_ends(smollm):
+    """The click's own script run drew Run before the run existed; it is drawn again, disabled, since only the
+    progress reruns until the end (a second click would start a decode beside the first)."""
+    at = app_test("pages/trace.py").run()
+    before = set(threading.enumerate())
+    start_run(at, "Write a long story about the sea.", 400)
+    first = at.session_state["trace_run"]
+    assert at.button[0].label == "Run" and at.button[0].disabled
+    at.run()  # any full rerun while it goes (a sidebar widget) keeps it disabled
+    assert at.button[0].label == "Run" and at.button[0].disabled and at.session_state["trace_run"] is first
+    assert {t for t in set(threading.enumerate()) - before if t.name.startswith("trace-")} == {first.thread}
+    at.button(key="trace_stop").click().run()
+    run_until_done(at)
+    assert at.button[0].label == "Run" and not at.button[0].disabled
 
 
 def test_starter_prompt_fills_the_prompt_box():
