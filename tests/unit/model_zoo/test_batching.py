@@ -1,7 +1,8 @@
 """Batched decoding: every stream served by the model's scheduler gets the trace it gets alone.
 
 Kept prefixes (a prompt read before, the chat template's system part) are checked the same way: a stream
-that starts from one gets what it gets reading its whole prefix alone.
+that starts from one gets what it gets reading its whole prefix alone, and a rerun alone gets its first
+run's numbers exactly.
 
 The reference is the model's own unbatched KV-cache steps (`KVCacheSteps`, which the decode tests check
 against `generate` and a teacher-forced pass): same tokens, probabilities within 1e-4, attention rows
