@@ -310,10 +310,10 @@ def users_timings(browser, url: str, args) -> dict:
         set_prompt(page, f"第{next(numbers)}题：{PROMPT}")
         distinct_alone.append(timed_run(page, 120))
         lengths.add(moment_count(page))
-        for page in pages:
-            set_prompt(page, f"第{next(numbers)}题：{PROMPT}")
+        for tab in pages:
+            set_prompt(tab, f"第{next(numbers)}题：{PROMPT}")
         distinct_together.append(statistics.mean(concurrent_runs(pages, 240)))
-        lengths.update(moment_count(page) for page in pages)
+        lengths.update(moment_count(tab) for tab in pages)
     for context in contexts:
         context.close()
     return {

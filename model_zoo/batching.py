@@ -265,16 +265,16 @@ class StepScheduler:
         # A one-token prefix with nothing before it has nothing to read first: it is read and answered alone.
         whole = [r for r in fresh if r.stream.rows is None and len(r.ids) == 1]
         reading = [r for r in fresh if len(r.ids) > 1]
-        several = [r for r in later if len(r.ids) != 1]
-        for request in several:  # more than one token after the prefix: read alone
+        kept = [r for r in fresh if r.stream.rows is not None and len(r.ids) == 1]  # all but the last token
+        for request in [r for r in later if len(r.ids) != 1]:  # more than one token after the prefix: alone
             self._leave(request.stream)
             self._read_alone(request)
         if whole:
             self._prefill(whole, answer=True)
         read = self._prefill(reading, answer=False) if reading else []
-        single = [r for r in later if len(r.ids) == 1] + [r for r in fresh if r not in whole and r not in reading]
-        if single or read:
-            self._step(single + read)
+        single = [r for r in later if len(r.ids) == 1] + kept + read
+        if single:
+            self._step(single)
 
     def _start_from_kept(self, request: _Request) -> None:
         """Gives a fresh stream the kept cache of the longest kept part of its prefix, leaving the rest to read."""

@@ -39,7 +39,6 @@ from tracing.lessons.lesson import Note
 CURRENT = "trace_current"  # CurrentTrace
 RUN = "trace_run"  # TraceRun in progress
 PROMPT = "trace_prompt"
-RUN_ICON = ":material/play_arrow:"
 # How often the growing generation is redrawn. Each redraw costs the browser about 0.08 s of CPU (Streamlit's
 # frontend re-renders and re-lays out the page); at 0.3 s, four tabs tracing at once on a 2-core server spent
 # twice the CPU of the batched decode itself in their browsers (10-13 CPU-s against 6.5 at 1 s, measured with
@@ -104,7 +103,11 @@ def run_controls(model_id: str | None) -> None:
         settings = settings_form()
         running = st.session_state.get(RUN) is not None
         slot = st.empty()
-        clicked = slot.button("Run", type="primary", icon=RUN_ICON, disabled=not model_id or running)
+
+        def run_button(disabled: bool, key: str | None = None) -> bool:
+            return slot.button("Run", type="primary", icon=":material/play_arrow:", disabled=disabled, key=key)
+
+        clicked = run_button(disabled=not model_id or running)
     if clicked and model_id:
         loaded = get_model(model_id)
         if loaded is not None:
@@ -115,7 +118,7 @@ def run_controls(model_id: str | None) -> None:
                 return
             st.session_state[RUN] = start_run(loaded, prompt, settings)
             # drawn again, disabled: until the run ends only its progress reruns, not these controls
-            slot.button("Run", type="primary", icon=RUN_ICON, disabled=True, key="trace_run_started")
+            run_button(disabled=True, key="trace_run_started")
 
 
 def moment_box(moment: Moment, clickable: bool, note: Note | None = None) -> StripToken:

@@ -234,7 +234,7 @@ def test_a_prompt_read_before_is_not_read_again_and_gives_the_same_trace(smollm)
     prompt = "Name three rivers in China."
     wanted = solo(smollm, prompt, settings)
     prompt_len = len(wanted.prompt_ids)
-    first = trace_generation(smollm, prompt, settings)  # read whole: nothing kept yet
+    first = trace_generation(smollm, prompt, settings)  # nothing kept yet: all but its last token read in a pass
     assert_same_trace(first, wanted)
     reused = scheduler.tokens_reused
     again = trace_generation(smollm, prompt, settings)
