@@ -1,7 +1,10 @@
-"""Page glue shared by every page: the sidebar model picker and the per-process model cache.
+"""Page glue shared by every page: the sidebar model picker and the process's shared models.
 
-Models are loaded once per process with ``st.cache_resource`` and shared by every browser session; the
-engine serialises forward passes with the LoadedModel's lock.
+Models are loaded once per process (`model_zoo.shared_loads.SharedModels`) and shared by every browser session;
+the engine serialises forward passes with the LoadedModel's lock. A session that needs a model while it loads,
+whether it started the load or another session did, shows the load's progress in its own page and then uses
+the one loaded model. Nothing here is a cached function that draws: Streamlit would replay such an element into
+blocks that later runs and fragments do not have.
 """
 
 from __future__ import annotations
@@ -14,12 +17,15 @@ from model_zoo import LoadedModel, ModelEntry, ModelLoadError, default_entry, lo
 from model_zoo.device import use_threads_beside_a_server
 from model_zoo.gguf_cache import needs_conversion
 from model_zoo.kinds import CAUSAL_LM
+from model_zoo.shared_loads import LoadJob, SharedModels
 
 MODEL_KEY = "model_id"
 OTHER = "Other: a hub id or a local folder…"
+KEPT_MODELS = 4
+POLL_SECONDS = 0.25  # how often a waiting page redraws the shared progress
 
 
-def _freeze_long_lived() -> None:
+def _freeze_long_lived(_model: LoadedModel) -> None:
     """Moves every object alive now (torch, transformers, the loaded models) out of the garbage collector's reach.
 
     A full collection walks ~460k objects once a model is loaded and holds the GIL for ~0.4 s; the script
@@ -29,38 +35,45 @@ def _freeze_long_lived() -> None:
 
 
 def _unfreeze(_model: LoadedModel) -> None:
-    """A model leaving the cache becomes collectable again (the next load freezes what is still alive)."""
+    """A model leaving the process's models becomes collectable again (the next load freezes what is alive)."""
     gc.unfreeze()
 
 
-@st.cache_resource(show_spinner=False, max_entries=4, on_release=_unfreeze)
-def cached_model(model_id: str, _progress=None) -> LoadedModel:
-    """One LoadedModel per id per process (the progress callback is not part of the cache key)."""
-    use_threads_beside_a_server()
-    model = load_model(model_id, progress=_progress)
-    _freeze_long_lived()
-    return model
+MODELS = SharedModels(
+    lambda model_id, progress: load_model(model_id, progress=progress),
+    keep=KEPT_MODELS,
+    before_load=use_threads_beside_a_server,
+    after_load=_freeze_long_lived,
+    released=_unfreeze,
+)
+
+
+def _wait_showing_progress(job: LoadJob, slow: bool) -> None:
+    """Blocks this script run until ``job`` ends, drawing the shared progress in this session's own page."""
+    if job.wait(0.05 if slow else 0.5):
+        return
+    if not slow and job.fraction < 0.05:  # a quick load from disk: a spinner says enough
+        with st.spinner(f"Loading {job.model_id}…"):
+            job.wait()
+        return
+    with st.status(f"Loading {job.model_id}…", expanded=True) as status:
+        bar = st.progress(job.fraction, job.message)
+        while not job.wait(POLL_SECONDS):
+            bar.progress(job.fraction, job.message)
+        if job.error is None:
+            status.update(label=f"Loaded {job.model_id}", state="complete", expanded=False)
+        else:
+            status.update(label=f"Could not load {job.model_id}", state="error", expanded=False)
 
 
 def get_model(model_id: str) -> LoadedModel | None:
-    """The loaded model, with a progress bar on a first load; None (and a shown error) when it cannot load."""
+    """The loaded model, shared by the process; while it loads (started here or by another session) its progress
+    is shown; None (and a shown error) when it cannot load. A failed load is tried again on the next request."""
     try:
         entry = resolve(model_id)
-    except ModelLoadError as exc:
-        st.error(str(exc), icon=":material/error:")
-        return None
-    slow = needs_conversion(entry) or entry.needs_download
-    try:
-        if not slow:
-            with st.spinner(f"Loading {entry.id}…"):
-                return cached_model(entry.id)
-        with st.status(f"Loading {entry.id}…", expanded=True) as status:
-            bar = st.progress(0.0)
-            model = cached_model(
-                entry.id, lambda fraction, message: bar.progress(min(max(fraction, 0.0), 1.0), message)
-            )
-            status.update(label=f"Loaded {entry.id}", state="complete", expanded=False)
-            return model
+        job = MODELS.request(entry.id)
+        _wait_showing_progress(job, slow=needs_conversion(entry) or entry.needs_download)
+        return job.result()
     except ModelLoadError as exc:
         st.error(str(exc), icon=":material/error:")
         return None

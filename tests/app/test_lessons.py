@@ -40,12 +40,12 @@ def home(tmp_path, monkeypatch):
 
 @pytest.fixture
 def model_loads(monkeypatch):
-    """Every model the pages load (the per-process cache's loader, recorded)."""
-    import page_glue.models as models
+    """Every model the pages ask the process's shared models for (recorded)."""
+    from page_glue.models import MODELS
 
     loads = []
-    real = models.cached_model
-    monkeypatch.setattr(models, "cached_model", lambda model_id, *a: loads.append(model_id) or real(model_id, *a))
+    real = MODELS.request
+    monkeypatch.setattr(MODELS, "request", lambda model_id: loads.append(model_id) or real(model_id))
     return loads
 
 
