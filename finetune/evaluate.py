@@ -2,7 +2,7 @@
 
 The exact-match rule: when the reference ends in ``Answer: N`` (the bundled addition task), the generated
 text must give the same final answer: its last ``Answer: N``, or, for a model that never learnt that format
-(the base model), its last number. Otherwise the whole stripped response must match (`finetune.answers`).
+(the base model), its last number. Otherwise the whole stripped response must match (`datafiles.answers`).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import time
 
 import torch
 
-from finetune.answers import final_answer, is_exact_match
+from datafiles.answers import final_answer, is_exact_match
 from finetune.batching import COLLATORS, LOSSES
 from finetune.config import GENERATION_BATCH
 from finetune.encoding import encode_causal, encode_classification, prompt_text

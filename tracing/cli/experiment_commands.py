@@ -177,7 +177,8 @@ def format_consistency(result) -> str:
 
 
 def run_consistency(args: argparse.Namespace) -> int:
-    from tracing.experiments.consistency import MAX_PATHS, compile_pattern, consistency
+    from datafiles.answers import compile_pattern
+    from tracing.experiments.consistency import MAX_PATHS, consistency
 
     prompt = prompt_text(args)
     if not 2 <= args.paths <= MAX_PATHS:

@@ -1,7 +1,8 @@
 """Does the model reach the same answer along different reasoning paths?
 
 N paths are sampled with seeds ``seed .. seed + N - 1``; each path's final answer is the last match of a
-pattern (by default the arithmetic sample's ``Answer: N``). The result holds the answers, how many agree
+pattern, read by the one answer rule (`datafiles.answers`: by default the last ``Answer: N``, the number read
+whole). The result holds the answers, how many agree
 with the majority, and the first moment where the paths' tokens part, with the distribution they shared
 there (every path read the same prefix up to that moment, so they saw one distribution) and which token
 each path took.
@@ -10,41 +11,25 @@ each path took.
 from __future__ import annotations
 
 import os
-import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from datafiles.answers import ANSWER_PATTERN, compile_pattern, find_answer
 from tracing.core.bundle import load_bundle, save_bundle
 from tracing.core.trace import DecodingSettings, Trace
 from tracing.experiments.comparison import first_divergence
 
-DEFAULT_ANSWER_PATTERN = r"Answer:\s*(-?\d+)"
+DEFAULT_ANSWER_PATTERN = ANSWER_PATTERN
 MAX_PATHS = 64
 BUNDLE_KIND = "consistency"
 
 
-def compile_pattern(pattern: str) -> re.Pattern:
-    """The compiled answer pattern; raises ValueError with the reason when it is not a valid regex."""
-    if not pattern:
-        raise ValueError("The answer pattern is empty.")
-    try:
-        return re.compile(pattern)
-    except re.error as exc:
-        raise ValueError(f"The answer pattern {pattern!r} is not a valid regular expression: {exc}.") from exc
-
-
-def extract_answer(text: str, pattern: str | re.Pattern = DEFAULT_ANSWER_PATTERN) -> str | None:
-    """The last match of ``pattern`` in ``text``: its first group when it has groups, else the whole match;
-    None when nothing matches."""
-    compiled = pattern if isinstance(pattern, re.Pattern) else compile_pattern(pattern)
-    last = None
-    for last in compiled.finditer(text):  # noqa: B007 (only the last match is wanted)
-        pass
-    if last is None:
-        return None
-    answer = last.group(1) if compiled.groups else last.group(0)
-    return None if answer is None else answer.strip()
+def extract_answer(text: str, pattern: str = DEFAULT_ANSWER_PATTERN) -> str | None:
+    """The last match of ``pattern`` in ``text`` (its first group when it has groups, else the whole match), in
+    the answer rule's one form; None when nothing matches."""
+    found = find_answer(text, compile_pattern(pattern), last_number=False)
+    return None if found is None else found.value
 
 
 @dataclass
@@ -166,7 +151,7 @@ def consistency(
     Raises ValueError when the settings do not sample (every path would be the same), for a bad count or
     a bad pattern.
     """
-    compiled = compile_pattern(answer_pattern)
+    compile_pattern(answer_pattern)
     if not isinstance(n_paths, int) or not 2 <= n_paths <= MAX_PATHS:
         raise ValueError(f"The number of paths must be a whole number from 2 to {MAX_PATHS}, got {n_paths!r}.")
     settings = settings.validate()
@@ -177,7 +162,7 @@ def consistency(
     from tracing.core.batch import trace_all  # here, so the result types above load without torch
 
     paths = trace_all(loaded, [(prompt, replace(settings, seed=seed)) for seed in seeds])  # batched
-    answers = [extract_answer(p.text, compiled) for p in paths]
+    answers = [extract_answer(p.text, answer_pattern) for p in paths]
     majority, agreement = majority_answer(answers)
     return Consistency(
         prompt=prompt,

@@ -11,11 +11,10 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from finetune.answers import FoundAnswer
+from datafiles.answers import AnswerRule, FoundAnswer
 from model_zoo.batching import MAX_ROWS
 from tracing.core.batch import trace_all
 from tracing.core.trace import DecodingSettings, Trace
-from tracing.experiments.answers import AnswerRule
 from tracing.experiments.consistency import majority_answer
 from tracing.experiments.departure import departures_of_greedy_traces, reference_ids
 from tracing.experiments.evaluation import EvaluationSettings, ModelRun, PathAgreement, QuestionResult

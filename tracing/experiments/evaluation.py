@@ -15,7 +15,7 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from finetune.answers import ANSWER_PATTERN
+from datafiles.answers import ANSWER_PATTERN, AnswerRule
 from tracing.experiments.questions import Question
 
 FORMAT = "momentscope-evaluation"
@@ -36,8 +36,6 @@ class EvaluationSettings:
     top_p: float = 0.95
 
     def problems(self) -> list[str]:
-        from tracing.experiments.answers import AnswerRule
-
         found = []
         if not 1 <= self.max_new_tokens <= 1024:
             found.append(f"max_new_tokens must be from 1 to 1024, got {self.max_new_tokens}")

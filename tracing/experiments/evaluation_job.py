@@ -71,7 +71,7 @@ class EvaluationJobConfig:
 def load_questions(config: EvaluationJobConfig, store: JobStore | None = None) -> QuestionSet:
     """The job's questions: its file, or its fine-tune job's held-out split (read from ``store``, else the
     config's store). Only a held-out split opens a store: processes of one launch would race to create it."""
-    from tracing.experiments.answers import AnswerRule
+    from datafiles.answers import AnswerRule
 
     settings = config.evaluation_settings
     rule = AnswerRule(settings.answer_pattern, settings.last_number)

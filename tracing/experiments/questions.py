@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from datafiles.answers import AnswerRule
 from finetune.data import LoadedData, Problem, load_examples
-from tracing.experiments.answers import AnswerRule
 
 MAX_QUESTIONS = 2000
 ROLE_NAMES = {

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
+from datafiles.answers import AnswerRule
 from tests.conftest import REPO
-from tracing.experiments.answers import AnswerRule
 from tracing.experiments.questions import QuestionSet, heldout_questions, read_questions, read_questions_file
 
 
