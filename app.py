@@ -12,22 +12,23 @@ import streamlit as st
 
 HERE = Path(__file__).parent
 
-# (file, title, icon); only pages whose file exists are shown, the first is the default.
+# (file, title, icon, URL path); only pages whose file exists are shown, the first is the default. No page file
+# is named like a package: a page run as its own script has pages/ first on sys.path, where it would shadow it.
 PAGES = [
-    ("pages/trace.py", "Trace", ":material/timeline:"),
-    ("pages/gallery.py", "Gallery", ":material/school:"),
-    ("pages/compare.py", "Compare", ":material/compare_arrows:"),
-    ("pages/evaluate.py", "Evaluate", ":material/fact_check:"),
-    ("pages/finetune.py", "Fine-tune", ":material/model_training:"),
-    ("pages/models.py", "Models", ":material/deployed_code:"),
+    ("pages/trace.py", "Trace", ":material/timeline:", None),
+    ("pages/gallery.py", "Gallery", ":material/school:", None),
+    ("pages/compare.py", "Compare", ":material/compare_arrows:", None),
+    ("pages/evaluate.py", "Evaluate", ":material/fact_check:", None),
+    ("pages/fine_tune.py", "Fine-tune", ":material/model_training:", "finetune"),
+    ("pages/models.py", "Models", ":material/deployed_code:", None),
 ]
 
 # A local icon file: a material-icon favicon would be fetched from a font CDN.
 st.set_page_config(page_title="Momentscope", page_icon=str(HERE / "assets" / "icon.png"), layout="wide")
 
 pages = [
-    st.Page(path, title=title, icon=icon, default=index == 0)
-    for index, (path, title, icon) in enumerate(p for p in PAGES if (HERE / p[0]).exists())
+    st.Page(path, title=title, icon=icon, url_path=url_path, default=index == 0)
+    for index, (path, title, icon, url_path) in enumerate(p for p in PAGES if (HERE / p[0]).exists())
 ]
 with st.sidebar:
     st.title("Momentscope", anchor=False)

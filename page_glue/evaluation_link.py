@@ -5,15 +5,12 @@ departure), else at its first moment. Like a lesson's link, it opens once per se
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import streamlit as st
 
 from page_glue.trace_cache import CurrentTrace
 from tracing.core.trace import load_trace
-
-if TYPE_CHECKING:
-    from tracing.experiments.evaluation import Evaluation
+from tracing.experiments.evaluation import Evaluation, load_evaluation
+from tracing.experiments.evaluation_job import results_path
 
 QUERY = "evaluation"
 OPENED = "evaluation_opened"  # (the link's parameters, the error it gave or None)
@@ -29,11 +26,6 @@ def opening_moment(evaluation: Evaluation, run: int, question: int) -> int:
 
 
 def _open(job_id: int, run: int, question: int) -> tuple[CurrentTrace, int]:
-    # Imported here: the evaluation's modules read finetune/, and a Trace page run as its own script (AppTest)
-    # has pages/ first on sys.path, where pages/finetune.py would stand in for the package.
-    from tracing.experiments.evaluation import load_evaluation
-    from tracing.experiments.evaluation_job import results_path
-
     path = results_path(job_id)
     evaluation = load_evaluation(path)
     if not 0 <= run < len(evaluation.runs) or not 0 <= question < len(evaluation.questions):

@@ -10,10 +10,6 @@ from streamlit.testing.v1 import AppTest
 
 from tests.tiny_adapter import make_tiny_adapter, temp_home
 
-# AppTest puts a page's folder first on sys.path, where pages/finetune.py would shadow the finetune package
-# for the first import made from a page: importing it here first makes any one test file run on its own.
-import finetune.jobs  # noqa: E402, F401  isort: skip
-
 REPO = Path(__file__).resolve().parents[2]
 
 

@@ -13,7 +13,7 @@ from finetune.jobs import JobStore
 from tests.app.conftest import app_test
 
 pytestmark = pytest.mark.slow
-PAGE = "pages/finetune.py"
+PAGE = "pages/fine_tune.py"
 
 
 @pytest.fixture

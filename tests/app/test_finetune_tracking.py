@@ -14,7 +14,7 @@ from tests.app.conftest import app_test
 from tests.app.test_finetune_page import home  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.slow
-PAGE = "pages/finetune.py"
+PAGE = "pages/fine_tune.py"
 PROBE = {"prompt": "小明有三个苹果，吃了一个，还剩几个？", "response": "还剩两个。"}
 
 

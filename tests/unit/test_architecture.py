@@ -107,3 +107,13 @@ def test_what_components_import_from_the_engine_loads_without_torch():
     script = "import sys; sys.modules['torch'] = None\n" + "".join(f"import {m}\n" for m in wanted)
     done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_no_page_file_is_named_like_a_package():
+    """A page run as its own script has pages/ first on sys.path, where ``pages/<name>.py`` would stand in for
+    a package of that name (ours or an installed one)."""
+    from importlib.metadata import packages_distributions
+
+    packages = {p for p in PACKAGES if p != "pages"} | {"app"} | set(packages_distributions())
+    clashes = sorted(p.stem for p in (REPO / "pages").glob("*.py") if p.stem in packages)
+    assert not clashes, f"page files named like a package: {clashes}"
