@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from finetune.data import Problem
+from datafiles.rows import Problem
 from finetune.encoding import LengthStats
 
 PREVIEW_ROWS = 20

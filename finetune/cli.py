@@ -20,7 +20,7 @@ EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 
 def _validate(args) -> int:
-    from finetune.data import load_file
+    from datafiles.rows import load_file
     from finetune.mapping import ColumnMapping
     from finetune.validation import check_data
 

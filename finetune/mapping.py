@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from finetune.data import MIN_EXAMPLES, TEXT_COLUMN, LoadedData, Problem
+from datafiles.rows import TEXT_COLUMN, LoadedData, Problem
 from model_zoo.kinds import CAUSAL_LM, ENCODER
 
 STYLES: dict[str, tuple[str, ...]] = {
@@ -18,6 +18,7 @@ STYLES: dict[str, tuple[str, ...]] = {
     "text": ("text",),
     "text-label": ("text", "label"),
 }
+MIN_EXAMPLES = 8  # fewer rows than this are too few to fine-tune on
 TASK_OF_STYLE = {
     "prompt-response": CAUSAL_LM.finetune_task,
     "messages": CAUSAL_LM.finetune_task,

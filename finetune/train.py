@@ -20,6 +20,7 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 
+from datafiles.rows import load_file
 from finetune.adapter_output import save_adapter
 from finetune.batching import COLLATORS, LOSSES, collate_causal_packed, length_grouped_batches, random_batches
 from finetune.checkpoints import (
@@ -30,7 +31,6 @@ from finetune.checkpoints import (
     save_checkpoint,
 )
 from finetune.config import VALIDATION_LOSS_LIMIT, TrainConfig
-from finetune.data import load_file
 from finetune.encoding import encode_causal, encode_classification
 from finetune.evaluate import evaluate_heldout, generate, mean_loss, prompt_of, reference_of
 from finetune.jobs import JobStore

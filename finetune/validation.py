@@ -9,9 +9,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from finetune.data import MIN_EXAMPLES, LoadedData, Problem
+from datafiles.rows import LoadedData, Problem
 from finetune.encoding import LengthStats, full_length, length_stats
-from finetune.mapping import ColumnMapping, guess_mapping, to_examples
+from finetune.mapping import MIN_EXAMPLES, ColumnMapping, guess_mapping, to_examples
 
 
 @dataclass

@@ -12,8 +12,8 @@ import streamlit as st
 from components.finetune_charts import draw_loss_chart
 from components.finetune_jobs import evaluation_table, job_progress, job_table
 from components.finetune_samples import length_metrics, preview_table, problem_list, sample_generations
+from datafiles.rows import FORMATS, load_examples
 from finetune.config import estimate
-from finetune.data import FORMATS, load_examples
 from finetune.jobs import FINETUNE
 from finetune.launcher import enforce_stops, launch
 from finetune.mapping import STYLES, ColumnMapping, guess_mapping

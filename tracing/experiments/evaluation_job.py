@@ -14,7 +14,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from finetune.data import Problem
+from datafiles.rows import Problem
 from finetune.jobs import JobStore
 from finetune.launcher import job_dir, start_process
 from tracing.experiments.evaluation import Evaluation, EvaluationSettings

@@ -1,7 +1,7 @@
 """A set of questions with known answers: read from an uploaded CSV/JSONL/JSON file, or taken from a fine-tune
 job's held-out split.
 
-A file is read by the fine-tune uploads' reader (`finetune.data`: encoding, CSV dialect, malformed JSON, each
+A file is read by the fine-tune uploads' reader (`datafiles.rows`: encoding, CSV dialect, malformed JSON, each
 problem with its file, line and column). Columns are found by name: the question (``question``, ``prompt``,
 ``问题``...), the known answer (``answer``, ``expected``, ``答案``...) and an optional reference solution
 (``reference``, ``solution``, ``response``, ``解答``...). Without an answer column, each reference's final
@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from datafiles.answers import AnswerRule
-from finetune.data import LoadedData, Problem, load_examples
+from datafiles.rows import LoadedData, Problem, load_examples
 
 MAX_QUESTIONS = 2000
 ROLE_NAMES = {
@@ -97,7 +97,7 @@ def _chat_row(row: dict) -> dict:
 
 
 def questions_from(data: LoadedData, rule: AnswerRule) -> QuestionSet:
-    """The questions in rows read by `finetune.data.load_examples`, with every problem found."""
+    """The questions in rows read by `datafiles.rows.load_examples`, with every problem found."""
     result = QuestionSet(data.file, problems=list(data.problems))
     if not data.rows:
         return result

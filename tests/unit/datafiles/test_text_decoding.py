@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from finetune.data import load_examples
-from finetune.text_decoding import read_text
+from datafiles.rows import load_examples
+from datafiles.text_decoding import read_text
 from finetune.validation import check_data
 
 CHINESE = [

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from finetune.data import load_examples
+from datafiles.rows import load_examples
 from finetune.mapping import ColumnMapping
 from finetune.validation import check_data
 

@@ -1,4 +1,5 @@
-"""Loading and validating a fine-tune data set: CSV, JSONL, JSON or plain text, one example per row or line.
+"""Reading the rows of an uploaded data file (a fine-tune data set, a question set): CSV, JSONL, JSON or plain
+text, one row per line or item.
 
 Every problem found names the file, the line (or row) and the column it is in, so a user can fix the file;
 nothing here raises on bad input: ``load_examples`` returns the rows it could read plus the problems.
@@ -12,10 +13,9 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from finetune.text_decoding import DecodedText, encoding_label, read_text
+from datafiles.text_decoding import DecodedText, encoding_label, read_text
 
 FORMATS = ("csv", "jsonl", "json", "txt")
-MIN_EXAMPLES = 8
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 TEXT_COLUMN = "text"
 
@@ -67,7 +67,7 @@ def detect_format(name: str) -> str | None:
 
 
 def decode(raw: bytes, name: str, encoding: str | None = None) -> tuple[DecodedText, Problem | None]:
-    """The file as text (UTF-8, UTF-16 with a BOM, or a detected encoding; see finetune/text_decoding.py), or
+    """The file as text (UTF-8, UTF-16 with a BOM, or a detected encoding; see datafiles/text_decoding.py), or
     a problem naming the line and column of the first byte that could not be read."""
     decoded = read_text(raw, encoding)
     if decoded.text is not None:
