@@ -11,6 +11,7 @@ of the app fails a test instead of passing slowly. Each test's docstring gives i
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 
 import pytest
@@ -49,21 +50,59 @@ def browser():
         instance.close()
 
 
-@pytest.fixture
-def page(browser):
-    """A fresh page (own context) whose every request URL is kept in ``page.requested_urls``."""
+# What a page shows when it failed: a traceback box, or an error box the test did not say it expects.
+PROBLEMS = "[data-testid='stException'], [data-testid='stAlertContentError']"
+
+
+class PageShowsAProblem(AssertionError):
+    """The page showed an exception or an unexpected error."""
+
+
+def assert_no_problem(page) -> None:
+    """Fails when the page shows an exception box, or an error box that none of ``page.expected_errors``
+    (regular expressions a test sets) matches. Run after every step by `wait_for_app_idle`, and when a page
+    closes, so no page passes while it shows a traceback."""
+    expected = getattr(page, "expected_errors", [])
+    shown = [
+        (box.get_attribute("data-testid"), box.inner_text()) for box in page.locator(PROBLEMS).all() if box.is_visible()
+    ]
+    unexpected = [
+        f"{kind}: {text[:1500]}"
+        for kind, text in shown
+        if kind == "stException" or not any(re.search(pattern, text) for pattern in expected)
+    ]
+    if unexpected:
+        raise PageShowsAProblem(f"{page.url} shows:\n" + "\n---\n".join(unexpected))
+
+
+def new_page(browser):
+    """A fresh page (own context, so its own app session) whose every request URL is kept in
+    ``page.requested_urls``; ``page.expected_errors`` lists the error boxes (regular expressions) a test expects."""
     context = browser.new_context(viewport={"width": 1500, "height": 1000})
     tab = context.new_page()
     tab.requested_urls = []
+    tab.expected_errors = []
     tab.on("request", lambda request: tab.requested_urls.append(request.url))
     tab.set_default_timeout(DEFAULT_MS)
-    yield tab
-    context.close()
+    return tab
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh page, checked for an exception or an unexpected error when the test ends."""
+    tab = new_page(browser)
+    try:
+        yield tab
+        assert_no_problem(tab)
+    finally:
+        tab.context.close()
 
 
 def wait_for_app_idle(page, timeout_ms: int = IDLE_MS) -> None:
-    """Waits until Streamlit has finished running the script (no running indicator)."""
+    """Waits until Streamlit has finished running the script (no running indicator), then fails if the page
+    shows an exception or an unexpected error."""
     _wait_for_app_idle(page, timeout_ms)
+    assert_no_problem(page)
 
 
 @contextlib.contextmanager
