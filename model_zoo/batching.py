@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from model_zoo.seam import AroundForward, KVCacheSteps, Step, logits_to_keep
+from model_zoo.seam import AroundForward, KVCacheSteps, Step, run_forward
 
 GATHER_SECONDS = 0.03  # how long a pass waits for every batched stream's next token
 AWAY_STEPS = 3  # passes in a row a stream may miss before it leaves the batch
@@ -189,7 +189,6 @@ class StepScheduler:
         self._pending: list[_Request] = []
         self._batch: _Rows | None = None
         self._thread: threading.Thread | None = None
-        self._keep = logits_to_keep(loaded.model, 1)
         if not {"attention_mask", "position_ids", "past_key_values"} <= loaded.forward_keywords:
             raise BatchingUnsupported("the model's forward takes no attention mask or position ids")
         _empty_cache(loaded.model.config)
@@ -290,15 +289,7 @@ class StepScheduler:
         cache = _cache_from(loaded.model.config, layers)
         extra = {} if mask is None else {"attention_mask": mask.long(), "position_ids": positions}
         started = time.perf_counter()
-        with torch.inference_mode(), loaded.lock:
-            out = loaded.model(
-                input_ids=ids,
-                past_key_values=cache,
-                use_cache=True,
-                output_attentions=attention,
-                **extra,
-                **self._keep,
-            )
+        out = run_forward(loaded, ids, cache=cache, keep=1, attentions=attention, **extra)
         seconds = time.perf_counter() - started
         self.passes += 1
         return out, [(layer.keys, layer.values) for layer in cache.layers], seconds

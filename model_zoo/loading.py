@@ -19,7 +19,6 @@ from urllib.parse import urlparse
 import torch
 
 from model_zoo.adapters import adapter_labels
-from model_zoo.attention_layout import AttentionLayout, attention_layout
 from model_zoo.catalog import resolve
 from model_zoo.device import pick_device, pick_dtype
 from model_zoo.entry import ModelEntry
@@ -28,7 +27,8 @@ from model_zoo.few_rows import use_few_rows_linears
 from model_zoo.gguf_cache import conversion_target, converted_folder
 from model_zoo.identity import ModelIdentity
 from model_zoo.kinds import get_kind
-from model_zoo.seam import base_module, forward_keywords
+from model_zoo.layout import ModelLayout, layout_of_model, layout_problem
+from model_zoo.seam import base_module, forward_keywords, run_forward
 
 Progress = Callable[[float, str], None]
 
@@ -76,10 +76,21 @@ class LoadedModel:
     def forward_keywords(self) -> frozenset[str]:
         return forward_keywords(self.model)
 
+    def forward(self, input_ids=None, **options):
+        """One forward pass through the seam (`model_zoo.seam.run_forward`: lock, inference mode, cache, kept
+        logits, hidden states, attention implementation)."""
+        return run_forward(self, input_ids, **options)
+
     @property
-    def attention_layout(self) -> AttentionLayout | None:
-        """Where the heads, MLPs and final norm are (interventions hook them); None for an unknown family."""
-        return attention_layout(self.base_model)
+    def layout(self) -> ModelLayout | None:
+        """Its family description bound to its config (where heads, norms, MLPs and logit post-processing
+        are; interventions and lenses read it); None for an unknown family (`layout_problem` says why)."""
+        return layout_of_model(self.base_model)
+
+    @property
+    def layout_problem(self) -> str | None:
+        """Why the model has no layout (which part of it is unknown), or None when it has one."""
+        return layout_problem(self.base_model)
 
     @property
     def architecture(self) -> str | None:

@@ -1,15 +1,17 @@
 """The one way every analysis reaches a loaded model's module: the transformers model under a peft wrapper,
-the keywords its forward accepts, the new position's attention rows, and the KV-cache step.
+the keywords its forward accepts, the one forward every engine module runs (`run_forward`), the new
+position's attention rows, and the KV-cache step.
 
-Decode, branch, compare, the logit lens and attribution all go through these; none keeps its own copy.
+Decode, branch, compare, the logit lens, attribution and the interventions all go through these; none keeps
+its own copy, and none reads the attention implementation but `attention_implementation`.
 """
 
 from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +33,67 @@ def logits_to_keep(model: torch.nn.Module, count) -> dict:
     """The keyword that limits the logits to the last ``count`` positions (or to the positions in a tensor of
     indices), when the model takes it; else no keyword and the caller slices the logits itself."""
     return {"logits_to_keep": count} if "logits_to_keep" in forward_keywords(model) else {}
+
+
+def attention_implementation(model: torch.nn.Module) -> str | None:
+    """The attention implementation the model runs (``eager``, ``sdpa``...), None when it does not say."""
+    return getattr(getattr(base_module(model), "config", None), "_attn_implementation", None)
+
+
+@contextmanager
+def attention_used(model: torch.nn.Module, name: str | None) -> Iterator[str | None]:
+    """The model runs attention implementation ``name`` inside (None: its own), restored after, even on error;
+    yields the implementation in use (the model's own when it cannot switch to ``name``)."""
+    current = attention_implementation(model)
+    base = base_module(model)
+    if name is None or current is None or current == name or not hasattr(base, "set_attn_implementation"):
+        yield current
+        return
+    try:
+        base.set_attn_implementation(name)
+    except (ValueError, ImportError, NotImplementedError):  # the model does not support it: keep its own
+        yield current
+        return
+    try:
+        yield name
+    finally:
+        base.set_attn_implementation(current)
+
+
+def run_forward(
+    loaded,
+    input_ids: torch.Tensor | None = None,
+    *,
+    cache=None,
+    keep=None,
+    hidden_states: bool = False,
+    attentions: bool = False,
+    attention: str | None = None,
+    gradients: bool = False,
+    model: torch.nn.Module | None = None,
+    **inputs,
+):
+    """The one place an engine module runs the model: under its lock, in inference mode (unless
+    ``gradients``), with ``cache`` (a transformers Cache, extended in place; None: no cache), the logits of
+    the last ``keep`` positions (or of the positions in a tensor of indices; None: every position, and a
+    model without ``logits_to_keep`` returns every position, for the caller to slice), hidden states and
+    attention weights when asked, and attention implementation ``attention`` (None: the model's own).
+    ``inputs`` are further forward keywords (``inputs_embeds``, ``attention_mask``, ``position_ids``);
+    ``model`` a module standing in for ``loaded.model`` (an attribution's wrapper of it)."""
+    model = loaded.model if model is None else model
+    keywords = dict(inputs, use_cache=cache is not None)
+    if input_ids is not None:
+        keywords["input_ids"] = input_ids
+    if cache is not None:
+        keywords["past_key_values"] = cache
+    if hidden_states:
+        keywords["output_hidden_states"] = True
+    if attentions:
+        keywords["output_attentions"] = True
+    if keep is not None:
+        keywords |= logits_to_keep(model, keep)
+    with loaded.lock, attention_used(model, attention), nullcontext() if gradients else torch.inference_mode():
+        return model(**keywords)
 
 
 def attention_rows(attentions, query: int = -1) -> torch.Tensor | None:
@@ -76,7 +139,6 @@ class KVCacheSteps:
         self.attention = attention
         self.around = around
         self.cache = DynamicCache(config=loaded.model.config)
-        self.extra = logits_to_keep(loaded.model, 1)
 
     def step(self, ids: Sequence[int]) -> Step:
         loaded = self.loaded
@@ -84,13 +146,7 @@ class KVCacheSteps:
         started = time.perf_counter()
         with torch.inference_mode():
             with loaded.lock, self.around(self.cache.get_seq_length()) if self.around else nullcontext():
-                out = loaded.model(
-                    input_ids=inputs,
-                    past_key_values=self.cache,
-                    use_cache=True,
-                    output_attentions=self.attention,
-                    **self.extra,
-                )
+                out = run_forward(loaded, inputs, cache=self.cache, keep=1, attentions=self.attention)
             seconds = time.perf_counter() - started
             rows = attention_rows(out.attentions) if self.attention else None
             # the full attention matrices go now (out is dropped on return), not at the next step

@@ -1,7 +1,7 @@
 """The trace page's interventions panel: contributions, ablation (and knockout, and continuing under one),
 activation patching and commitment, one tab each, each computed only when asked (then cached).
 
-Available for traces of decoders with a known attention layout (`model_zoo.attention_layout`); a trace saved
+Available for traces of decoders with a family description (`model_zoo.families`); a trace saved
 before its architecture was recorded is checked when its model is loaded. "Continue from here" files its
 branch in the trace's branch tree (the branch panel below shows it, selected).
 """
@@ -18,7 +18,7 @@ from components.interventions import commitment_figure, component_grid_figure, p
 from components.plot_config import PLOT_CONFIG
 from components.probabilities import probability_bars
 from components.timeline import selected_moment
-from model_zoo.attention_layout import has_known_layout, missing_layout_reason
+from model_zoo.families import has_known_layout
 from page_glue import intervention_cache as cache
 from page_glue.branch_panel import PENDING, keep_tree, tree_for
 from page_glue.navigator import MomentNavigator
@@ -29,7 +29,7 @@ from tracing.inspection.interventions import Ablation, Knockout, grow_under
 ASKED = "interventions_asked"  # requests the user asked for: (view, trace key, moment, settings...)
 NAVIGATOR_KEY = "trace"  # the trace page's moment navigator
 TAB_KEY = "iv_tab"  # the open tab's label
-MISSING = "its model has no known attention layout (interventions need a Llama-style decoder)"
+MISSING = "its model's family has no description here (where its heads, norms and MLPs live)"
 
 
 def has_layout(trace: Trace, moment: int) -> bool:
@@ -49,8 +49,8 @@ def _asked(request: tuple, label: str, key: str) -> bool:
 
 def _model(loaded_model: Callable):
     loaded = loaded_model()
-    if loaded is not None and loaded.attention_layout is None:
-        st.info(missing_layout_reason(loaded.architecture), icon=":material/block:")
+    if loaded is not None and loaded.layout is None:
+        st.info(loaded.layout_problem, icon=":material/block:")
         return None
     return loaded
 
@@ -93,6 +93,8 @@ def contributions_tab(current: CurrentTrace, moment: int, loaded_model: Callable
     st.plotly_chart(
         component_grid_figure(result.heads, result.mlps, "logit"), config=PLOT_CONFIG, key="iv_contrib_grid"
     )
+    if note := loaded.layout.family.decomposition_note:
+        st.caption(note)
     st.caption("Largest: " + ", ".join(f"{name} {value:+.2f}" for name, value in result.ranked(6)))
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from model_zoo.seam import attention_rows, logits_to_keep
+from model_zoo.seam import attention_rows, run_forward
 
 
 @dataclass
@@ -34,13 +34,7 @@ def forced_pass(loaded, ids: list[int], prompt_len: int, attention: bool = True)
         raise ValueError("A teacher-forced pass needs a prompt and at least one generated token.")
     inputs = torch.tensor([ids], dtype=torch.long, device=loaded.device)
     started = time.perf_counter()
-    with torch.inference_mode(), loaded.lock:
-        out = loaded.model(
-            input_ids=inputs,
-            use_cache=False,
-            output_attentions=attention,
-            **logits_to_keep(loaded.model, count + 1),
-        )
+    out = run_forward(loaded, inputs, attentions=attention, attention="eager" if attention else None, keep=count + 1)
     logits = out.logits[0, -(count + 1) : -1].float().cpu()
     cut = (
         [attention_rows(out.attentions, q) for q in range(prompt_len - 1, prompt_len - 1 + count)] if attention else []

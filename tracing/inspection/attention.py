@@ -74,8 +74,7 @@ def prefix_attention(loaded, trace: Trace, moment_index: int) -> np.ndarray:
 
     ids = trace.all_ids[: trace.prompt_len + moment_index]
     inputs = torch.tensor([ids], dtype=torch.long, device=loaded.device)
-    with torch.inference_mode(), loaded.lock:
-        out = loaded.model(input_ids=inputs, output_attentions=True, use_cache=False)
+    out = loaded.forward(inputs, attentions=True, attention="eager")
     if not out.attentions or any(a is None for a in out.attentions):
         raise ValueError(f"{loaded.id} returns no attention weights.")
     return torch.stack([a[0] for a in out.attentions]).float().cpu().numpy()

@@ -1,10 +1,10 @@
 """The logit lens for one moment: what each layer would predict if the model stopped there.
 
-One forward pass over the prompt and the tokens generated before the moment, with hidden states; each
-layer's hidden state at the last position goes through the model's final norm and its output embedding
-(lm_head). Row 0 is the embedding layer; the last row is the model's real output distribution, so it
-matches the moment itself. (Models that post-process logits, e.g. Gemma's soft-capping, are shown without
-that step in the inner layers.) The functions import torch when they run, so `LogitLens` loads without it.
+One forward pass over the prompt and the tokens generated before the moment, with hidden states; the
+residual stream before each layer (and before the final norm) at the last position goes through what the
+family description says ends the model: its final norm, its output embedding (lm_head) and its logit
+post-processing (Granite's divisor, Gemma's soft cap). Row 0 is the embedding layer; the last row is the
+final residual through the same map, so it equals the model's own output. `LogitLens` loads without torch.
 """
 
 from __future__ import annotations
@@ -19,18 +19,6 @@ from tracing.core.trace import Trace
 
 if TYPE_CHECKING:
     import torch
-
-# Where the final norm lives, relative to the model behind the LM head (Llama/Qwen/Mistral, GPT-2, GPT-NeoX,
-# Phi, OPT...). A new architecture is one more entry.
-FINAL_NORM_PATHS = (
-    "model.norm",
-    "transformer.ln_f",
-    "gpt_neox.final_layer_norm",
-    "model.final_layernorm",
-    "model.decoder.final_layer_norm",
-    "transformer.norm_f",
-    "backbone.norm_f",
-)
 
 
 @dataclass
@@ -48,22 +36,43 @@ class LogitLens:
     chosen_ranks: np.ndarray  # int64 [layers + 1]: its rank (1 = most likely)
 
 
-def final_norm(model: torch.nn.Module) -> torch.nn.Module | None:
-    """The norm applied before the LM head, or None when the model has none we can find."""
+def lens_layout(loaded):
+    """The loaded model's family description, or ValueError naming what is unknown about it."""
+    layout = loaded.layout
+    if layout is None:
+        raise ValueError(loaded.layout_problem)
+    return layout
+
+
+def residual_states(loaded, ids: torch.Tensor, rows, keep=None) -> tuple[torch.Tensor, object]:
+    """The residual stream at positions ``rows`` before each layer and before the final norm, ``[layers + 1,
+    len(rows), hidden]`` (row 0: the embeddings as the first layer reads them), from one forward of ``ids``
+    (batch of one); and that forward's output (logits of the last ``keep`` positions)."""
     import torch
 
-    from model_zoo.seam import base_module
+    layout = lens_layout(loaded)
+    norm = layout.final_norm(loaded.base_model)
+    final: list = []
+    with loaded.lock:
+        handle = norm.register_forward_pre_hook(lambda _module, args: final.append(args[0][0, rows]))
+        try:
+            out = loaded.forward(ids, hidden_states=True, keep=keep)
+        finally:
+            handle.remove()
+    inner = [h[0, rows] for h in out.hidden_states[: layout.num_layers]]  # the last entry is after the norm
+    return torch.stack([*inner, final[-1]]), out
 
-    model = base_module(model)
-    for path in FINAL_NORM_PATHS:
-        module = model
-        for part in path.split("."):
-            module = getattr(module, part, None)
-            if module is None:
-                break
-        if isinstance(module, torch.nn.Module):
-            return module
-    return None
+
+def lens_logits(loaded, states: torch.Tensor) -> torch.Tensor:
+    """What the model would output if its residual stream were ``states`` ``[..., hidden]``: the family's final
+    norm, the LM head and the logit post-processing (Granite's divisor, Gemma's soft cap)."""
+    layout = lens_layout(loaded)
+    model = loaded.base_model
+    head = model.get_output_embeddings()
+    if head is None:
+        raise ValueError(f"{loaded.id} has no output embedding (LM head), so it has no logit lens.")
+    with loaded.lock:
+        return layout.postprocess(head(layout.final_norm(model)(states)))
 
 
 def logit_lens(loaded, trace: Trace, moment_index: int, top_k: int = 5) -> LogitLens:
@@ -75,21 +84,13 @@ def logit_lens(loaded, trace: Trace, moment_index: int, top_k: int = 5) -> Logit
     loaded.identity.check_made(trace.identity, "look into")
     import torch
 
-    model, tokenizer = loaded.model, loaded.tokenizer
+    tokenizer = loaded.tokenizer
     moment = trace.moments[moment_index]
     prefix = trace.all_ids[: trace.prompt_len + moment_index]
-    norm = final_norm(model)
-    head = loaded.base_model.get_output_embeddings()
-    if head is None:
-        raise ValueError(f"{loaded.id} has no output embedding (LM head), so it has no logit lens.")
     ids = torch.tensor([prefix], dtype=torch.long, device=loaded.device)
     with torch.inference_mode():
-        with loaded.lock:
-            out = model(input_ids=ids, output_hidden_states=True, use_cache=False)
-            states = torch.stack([h[0, -1] for h in out.hidden_states[:-1]])  # [layers, hidden]
-            inner = head(norm(states) if norm is not None else states)
-        logits = torch.cat([inner, out.logits[0, -1:]]).float()  # the last layer: the model's own output
-        log_probs = torch.log_softmax(logits, dim=-1)
+        states, _ = residual_states(loaded, ids, -1, keep=1)  # [layers + 1, hidden]
+        log_probs = torch.log_softmax(lens_logits(loaded, states).float(), dim=-1)
         top = torch.topk(log_probs, min(top_k, log_probs.shape[-1]), dim=-1)
         chosen = log_probs[:, moment.token_id]
         ranks = (log_probs > chosen[:, None]).sum(dim=-1) + 1

@@ -1,9 +1,10 @@
 """Commitment over a whole trace: at which layer each moment's token is decided.
 
 One teacher-forced pass over the prompt and the generated tokens, with hidden states; each layer's state at
-every position that predicts a moment goes through the final norm and the unembedding (the logit lens of
-``logit_lens.py``, for all moments at once), and the moment's token gets its rank there. The last column is
-the model's own output, so it matches each moment's recorded rank.
+every position that predicts a moment goes through the family's final norm, the unembedding and the logit
+post-processing (the logit lens of ``logit_lens.py``, for all moments at once), and the moment's token gets
+its rank there. The last column is the final residual through that map, the model's own output, so it
+matches each moment's recorded rank.
 """
 
 from __future__ import annotations
@@ -14,10 +15,9 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from model_zoo.seam import logits_to_keep
 from tracing.core.trace import Trace
 from tracing.inspection.interventions.results import Commitment
-from tracing.inspection.logit_lens import final_norm
+from tracing.inspection.logit_lens import lens_logits, residual_states
 
 Progress = Callable[[float, str], None]
 
@@ -39,37 +39,24 @@ def commitment(loaded, trace: Trace, progress: Progress | None = None) -> Commit
     if not trace.moments:
         raise ValueError("This trace has no moments.")
     loaded.identity.check_made(trace.identity, "read")
-    head = loaded.base_model.get_output_embeddings()
-    if head is None:
-        raise ValueError(f"{loaded.id} has no output embedding (LM head), so it has no logit lens.")
-    norm = final_norm(loaded.model)
     started = time.perf_counter()
     count = len(trace.moments)
     ids = torch.tensor([trace.all_ids[:-1]], dtype=torch.long, device=loaded.device)
     targets = torch.tensor(trace.generated_ids, device=loaded.device)
     rows = slice(trace.prompt_len - 1, trace.prompt_len - 1 + count)
     with torch.inference_mode():
-        with loaded.lock:
-            out = loaded.model(
-                input_ids=ids, output_hidden_states=True, use_cache=False, **logits_to_keep(loaded.model, count)
-            )
-        states = [h[0, rows] for h in out.hidden_states[:-1]]  # embeddings, then each layer but the last
+        states, _ = residual_states(loaded, ids, rows, keep=1)  # [layers + 1, moments, hidden]
         ranks, probs = [], []
-        for index, state in enumerate(states + [None]):
+        for index, state in enumerate(states):
             if progress is not None:
-                progress(index / (len(states) + 1), f"Layer {index} of {len(states)}…")
-            if state is None:
-                logits = out.logits[0, -count:]  # the model's own output
-            else:
-                with loaded.lock:
-                    logits = head(norm(state) if norm is not None else state)
-            log_probs = torch.log_softmax(logits.float(), dim=-1)
+                progress(index / len(states), f"Layer {index} of {len(states) - 1}…")
+            log_probs = torch.log_softmax(lens_logits(loaded, state).float(), dim=-1)
             chosen = log_probs.gather(1, targets[:, None])
             ranks.append(((log_probs > chosen).sum(dim=-1) + 1).cpu())
             probs.append(chosen[:, 0].exp().cpu())
     rank_table = torch.stack(ranks, dim=1).numpy().astype(np.int64)
     return Commitment(
-        layer_names=["embeddings"] + [f"layer {i}" for i in range(1, len(states) + 1)],
+        layer_names=["embeddings"] + [f"layer {i}" for i in range(1, len(states))],
         token_ids=np.asarray(trace.generated_ids, dtype=np.int64),
         ranks=rank_table,
         probs=torch.stack(probs, dim=1).numpy().astype(np.float32),

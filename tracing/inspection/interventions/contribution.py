@@ -1,12 +1,15 @@
 """Direct contributions at a moment: how much the embeddings, every attention head and every MLP wrote into the
 chosen token's logit (or into ``logit(chosen) - logit(B)``).
 
-In a Llama-style decoder the final residual at the moment's position is a plain sum: the token's embedding
-plus, per layer, the attention's output (``o_proj`` of the heads side by side, so one term per head through
-its slice of the projection, plus the projection's bias) and the MLP's output. The final RMSNorm divides the
-residual by its RMS and scales it per dimension; freezing the division at the actual RMS of the full residual
-makes norm and unembedding one linear map, so each part's contribution is that map applied to it and the
-parts add up exactly to the model's logit.
+The final residual at the moment's position is a plain sum: the first layer's input (the embeddings, scaled
+and with positions added as the family does) plus, per layer, the attention's output (the output projection
+of the heads side by side, so one term per head through its slice of the projection, plus the projection's
+bias) and the MLP's output, each times the family's residual multiplier (Granite), in sequence or in
+parallel alike. Where a norm sits between a block and the residual (Gemma 2/3, OLMo 2) it is frozen at its
+actual scale, which makes it linear and the parts still add up. The final norm (RMSNorm, or LayerNorm whose
+centring is linear too) divides the residual by its actual RMS or deviation; frozen there, norm, unembedding
+and the logit divisor are one linear map, so each part's contribution is that map applied to it and the
+parts add up exactly to the model's logit (before a soft cap, which `ModelLayout.postprocess` applies).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from tracing.inspection.interventions.results import Contributions
 def head_outputs(loaded, read: MomentRead) -> tuple[torch.Tensor, torch.Tensor]:
     """Each head's write into the residual at the moment's position, ``[layers, heads, hidden]``, and each
     output projection's bias, ``[layers, hidden]``: the projection applied to one head's slice at a time
-    (minus its bias), so an adapter's LoRA on ``o_proj`` is part of it."""
+    (minus its bias), so an adapter's LoRA on the projection is part of it."""
     layout = layout_of(loaded)
     model = loaded.base_model
     heads, biases = [], []
@@ -43,52 +46,60 @@ def head_outputs(loaded, read: MomentRead) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.stack(heads), torch.stack(biases)
 
 
-def _frozen_norm(loaded, read: MomentRead) -> tuple[torch.Tensor, float]:
-    """The final norm as a per-dimension scale ``[hidden]`` times the frozen 1/RMS of the actual residual;
-    ValueError when the model's final norm is not such an RMSNorm (then the parts would not add up)."""
-    norm = layout_of(loaded).final_norm(loaded.base_model)
-    eps = getattr(norm, "variance_epsilon", getattr(norm, "eps", None))
-    weight = getattr(norm, "weight", None)
-    if eps is None or weight is None:
-        raise ValueError(f"{loaded.id}'s final norm is not an RMSNorm, so its contributions do not add up.")
-    x = read.final_residual.double()
-    scale = float(torch.rsqrt(x.pow(2).mean() + eps))
-    with torch.inference_mode(), loaded.lock:
-        actual = norm(read.final_residual.to(loaded.dtype)[None])[0].double()
-    if not torch.allclose(actual, weight.double() * x * scale, rtol=1e-3, atol=1e-4):
-        raise ValueError(f"{loaded.id}'s final norm is not a plain RMSNorm, so its contributions do not add up.")
-    return weight.detach().double(), scale
+def _through_out_norms(loaded, read: MomentRead, heads, biases) -> tuple:
+    """Heads, attention biases and MLP outputs as the residual stream receives them: through each layer's
+    post-norm frozen at its actual input (Gemma 2/3, OLMo 2; a norm's bias joins the attention bias), times
+    the family's residual multiplier (Granite)."""
+    layout = layout_of(loaded)
+    mlps = read.mlp_outputs.double()
+    heads, biases = heads.double(), biases.double()
+    if layout.family.post_norms:
+        heads, biases, mlps = heads.clone(), biases.clone(), mlps.clone()
+        for layer in range(layout.num_layers):
+            after_attention, after_mlp = layout.out_norms(loaded.base_model, layer)
+            if after_attention is not None:
+                frozen = layout.freeze(after_attention, read.out_norm_inputs["attention"][layer])
+                heads[layer] = frozen.apply(heads[layer])
+                biases[layer] = frozen.apply(biases[layer]) + frozen.bias
+            if after_mlp is not None:
+                frozen = layout.freeze(after_mlp, read.out_norm_inputs["mlp"][layer])
+                mlps[layer] = frozen.apply(mlps[layer]) + frozen.bias
+    scale = layout.residual_multiplier
+    return heads * scale, biases * scale, mlps * scale
 
 
 def contributions_at(loaded, prefix, target_id: int, contrast_id: int | None = None) -> dict:
     """The core over ids: every part's contribution to the logit of ``target_id`` after ``prefix`` (minus that
-    of ``contrast_id``), with the model's own number, as a dict of `Contributions` fields."""
+    of ``contrast_id``), with the model's own number, as a dict of `Contributions` fields. With soft-capped
+    logits (Gemma 2/3) the parts add up to the logit before the cap (``logit``)."""
     vocab = int(loaded.model.config.vocab_size)
     for name, token in (("target", target_id), ("contrast", contrast_id)):
         if token is not None and not 0 <= int(token) < vocab:
             raise ValueError(f"{name} token id {token} is outside the vocabulary (0 to {vocab - 1}).")
     if contrast_id is not None and int(contrast_id) == int(target_id):
         raise ValueError("The runner-up must be another token than the one explained.")
+    layout = layout_of(loaded)
     read = read_moment(loaded, prefix)
-    heads, biases = head_outputs(loaded, read)
-    weight, scale = _frozen_norm(loaded, read)
+    heads, biases, mlps = _through_out_norms(loaded, read, *head_outputs(loaded, read))
+    final = layout.freeze(layout.final_norm(loaded.base_model), read.final_residual)
     unembedding = loaded.base_model.get_output_embeddings()
     rows = unembedding.weight.detach().double()
-    direction = rows[target_id] - (rows[contrast_id] if contrast_id is not None else 0)
-    direction = direction * weight * scale  # norm (frozen) then unembedding: one linear map
+    vector = (rows[target_id] - (rows[contrast_id] if contrast_id is not None else 0)) / layout.logits_divisor
+    direction = final.direction(vector)  # norm (frozen), unembedding and the logit divisor: one linear map
+    output_bias = float(final.bias @ vector)  # a LayerNorm's bias, through the unembedding
     bias = getattr(unembedding, "bias", None)
-    output_bias = 0.0
     if bias is not None:
-        output_bias = float(bias[target_id] - (bias[contrast_id] if contrast_id is not None else 0))
-    logit = read.logits[target_id] - (read.logits[contrast_id] if contrast_id is not None else 0)
+        output_bias += float(bias[target_id] - (bias[contrast_id] if contrast_id is not None else 0))
+    raw = read.head_logits / layout.logits_divisor
+    logit = raw[target_id] - (raw[contrast_id] if contrast_id is not None else 0)
     return {
         "embeddings": float(read.embedding.double() @ direction),
-        "heads": (heads.double() @ direction).cpu().numpy().astype(np.float32),
-        "attention_bias": (biases.double() @ direction).cpu().numpy().astype(np.float32),
-        "mlps": (read.mlp_outputs.double() @ direction).cpu().numpy().astype(np.float32),
+        "heads": (heads @ direction).cpu().numpy().astype(np.float32),
+        "attention_bias": (biases @ direction).cpu().numpy().astype(np.float32),
+        "mlps": (mlps @ direction).cpu().numpy().astype(np.float32),
         "output_bias": output_bias,
         "logit": float(logit),
-        "norm_scale": scale,
+        "norm_scale": final.scale,
     }
 
 

@@ -12,8 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from model_zoo.attention_layout import AttentionLayout, missing_layout_reason
-from model_zoo.seam import logits_to_keep
+from model_zoo.layout import ModelLayout
 from tracing.core.trace import Trace
 from tracing.inspection.interventions.hooks import CleanMeans, Edits, add_intervention, installed
 
@@ -30,19 +29,21 @@ class MomentRead:
     means: CleanMeans
     head_inputs: torch.Tensor  # [layers, heads * head_dim] at the moment's position
     mlp_outputs: torch.Tensor  # [layers, hidden] at the moment's position
-    embedding: torch.Tensor  # [hidden] at the moment's position
+    embedding: torch.Tensor  # [hidden]: the first layer's input (embeddings, scaled, positions added)
     final_residual: torch.Tensor  # [hidden]: the final norm's input at the moment's position
+    head_logits: torch.Tensor  # float32 [vocab]: the LM head's output, before the logit post-processing
+    out_norm_inputs: dict[str, torch.Tensor]  # "attention"/"mlp" -> [layers, hidden]: post-norms' inputs
 
     @property
     def position(self) -> int:
         return len(self.prefix) - 1
 
 
-def layout_of(loaded) -> AttentionLayout:
+def layout_of(loaded) -> ModelLayout:
     """The loaded model's layout, or ValueError saying why interventions are unavailable on it."""
-    layout = loaded.attention_layout
+    layout = loaded.layout
     if layout is None:
-        raise ValueError(missing_layout_reason(loaded.architecture))
+        raise ValueError(loaded.layout_problem)
     return layout
 
 
@@ -58,8 +59,16 @@ def moment_prefix(loaded, trace: Trace, moment_index: int, doing: str = "interve
     return trace.all_ids[: trace.prompt_len + moment_index]
 
 
-def _capture(loaded, layout: AttentionLayout, into: dict[str, list]) -> Edits:
-    """Hooks that record each layer's head outputs and MLP output, the embeddings and the final residual."""
+def _keep_input(into: list):
+    def pre(_module, args, kwargs):
+        into.append((args[0] if args else kwargs["hidden_states"])[0].float())
+
+    return pre
+
+
+def _capture(loaded, layout: ModelLayout, into: dict[str, list]) -> Edits:
+    """Hooks that record each layer's head outputs, MLP output and post-norm inputs, the first layer's input,
+    the final residual and the LM head's output."""
     edits = Edits(loaded, layout)
     model = loaded.base_model
     for layer in range(layout.num_layers):
@@ -72,10 +81,13 @@ def _capture(loaded, layout: AttentionLayout, into: dict[str, list]) -> Edits:
 
         edits.hooks.append((layout.output_projection(model, layer), "pre", head_inputs))
         edits.hooks.append((layout.mlp(model, layer), "post", mlp_output))
-    embed = model.get_input_embeddings()
-    edits.hooks.append((embed, "post", lambda _m, _a, output: into["embedding"].append(output[0].float())))
-    norm = layout.final_norm(model)
-    edits.hooks.append((norm, "pre", lambda _m, args: into["final"].append(args[0][0].float())))
+        for kind, norm in zip(("attention", "mlp"), layout.out_norms(model, layer), strict=True):
+            if norm is not None:
+                edits.hooks.append((norm, "pre-kwargs", _keep_input(into[kind][layer])))
+    edits.hooks.append((layout.layers(model)[0], "pre-kwargs", _keep_input(into["embedding"])))
+    edits.hooks.append((layout.final_norm(model), "pre-kwargs", _keep_input(into["final"])))
+    head = model.get_output_embeddings()
+    edits.hooks.append((head, "post", lambda _m, _a, output: into["head"].append(output[0, -1].float())))
     return edits
 
 
@@ -92,17 +104,16 @@ def read_moment(loaded, prefix: Sequence[int]) -> MomentRead:
         "mlps": [[] for _ in range(layout.num_layers)],
         "embedding": [],
         "final": [],
+        "head": [],
+        "attention": [[] for _ in range(layout.num_layers)],
+        "mlp": [[] for _ in range(layout.num_layers)],
     }
     cache = DynamicCache(config=loaded.model.config)
     ids = torch.tensor([prefix], dtype=torch.long, device=loaded.device)
-    with torch.inference_mode(), installed(_capture(loaded, layout, into)):
+    with installed(_capture(loaded, layout, into)):
         if len(prefix) > 1:
-            loaded.model(
-                input_ids=ids[:, :-1], past_key_values=cache, use_cache=True, **logits_to_keep(loaded.model, 1)
-            )
-        out = loaded.model(
-            input_ids=ids[:, -1:], past_key_values=cache, use_cache=True, **logits_to_keep(loaded.model, 1)
-        )
+            loaded.forward(ids[:, :-1], cache=cache, keep=1)
+        out = loaded.forward(ids[:, -1:], cache=cache, keep=1)
         cache.crop(-1)  # back to the positions before the moment's, for every variant to start from
     heads = [torch.cat(chunks) for chunks in into["heads"]]  # per layer [positions, heads * head_dim]
     mlps = [torch.cat(chunks) for chunks in into["mlps"]]
@@ -115,6 +126,10 @@ def read_moment(loaded, prefix: Sequence[int]) -> MomentRead:
         mlp_outputs=torch.stack([m[-1] for m in mlps]),
         embedding=into["embedding"][-1][-1],
         final_residual=into["final"][-1][-1],
+        head_logits=into["head"][-1],
+        out_norm_inputs={
+            kind: torch.stack([x[-1][-1] for x in into[kind]]) for kind in ("attention", "mlp") if into[kind][0]
+        },  # fmt: skip
     )
 
 
@@ -156,7 +171,6 @@ def run_variants(loaded, read: MomentRead, variants: Sequence[Sequence], most_ro
     chunk = rows_per_pass(loaded, len(read.prefix), most=most_rows)
     if everywhere:  # each row is a whole prefix: keep a pass near TOKENS_PER_PASS tokens
         chunk = max(1, min(chunk, TOKENS_PER_PASS // len(read.prefix)))
-    keep = logits_to_keep(loaded.model, 1)
     out = []
     with torch.inference_mode():
         for start in range(0, len(variants), chunk):
@@ -167,10 +181,9 @@ def run_variants(loaded, read: MomentRead, variants: Sequence[Sequence], most_ro
                     add_intervention(edits, intervention, [row], position, read.means)
             with installed(edits):
                 if everywhere:
-                    logits = loaded.model(input_ids=ids.expand(len(group), -1), use_cache=False, **keep).logits
+                    logits = loaded.forward(ids.expand(len(group), -1), keep=1).logits
                 else:
                     cache = repeated_cache(loaded, read.cache, len(group))
-                    inputs = ids[:, -1:].expand(len(group), -1)
-                    logits = loaded.model(input_ids=inputs, past_key_values=cache, use_cache=True, **keep).logits
+                    logits = loaded.forward(ids[:, -1:].expand(len(group), -1), cache=cache, keep=1).logits
             out.append(torch.log_softmax(logits[:, -1].float(), dim=-1))
     return torch.cat(out)

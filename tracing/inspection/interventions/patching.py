@@ -16,7 +16,6 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
-from model_zoo.seam import logits_to_keep
 from tracing.core.decode import render_prompt
 from tracing.core.tokens import readable_token, readable_tokens
 from tracing.core.trace import Trace
@@ -63,8 +62,8 @@ def layer_inputs(loaded, ids: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor
 
         edits.hooks.append((module, "pre-kwargs", keep))
     inputs = torch.tensor([list(ids)], dtype=torch.long, device=loaded.device)
-    with torch.inference_mode(), installed(edits):
-        logits = loaded.model(input_ids=inputs, use_cache=False, **logits_to_keep(loaded.model, 1)).logits
+    with installed(edits):
+        logits = loaded.forward(inputs, keep=1).logits
     return torch.stack(captured), logits[0, -1].float().log_softmax(-1)
 
 
@@ -79,8 +78,8 @@ def patched_log_probs(
     for layer, position in sites:
         edits.set_residual(layers[layer], None, position, clean_inputs[layer, position])
     inputs = torch.tensor([list(corrupted)], dtype=torch.long, device=loaded.device)
-    with torch.inference_mode(), installed(edits):
-        logits = loaded.model(input_ids=inputs, use_cache=False, **logits_to_keep(loaded.model, 1)).logits
+    with installed(edits):
+        logits = loaded.forward(inputs, keep=1).logits
     return logits[0, -1].float().log_softmax(-1)
 
 
@@ -127,16 +126,12 @@ def patching_sweep(
     metric = np.zeros((len(layers), len(positions)), dtype=np.float32)
     cache = DynamicCache(config=loaded.model.config)
     ids = torch.tensor([corrupted], dtype=torch.long, device=loaded.device)
-    keep = logits_to_keep(loaded.model, 1)
     modules = layout.layers(loaded.base_model)
     chunk = rows_per_pass(loaded, len(clean))
     with torch.inference_mode():
-        with loaded.lock:
-            if len(corrupted) > 1:
-                loaded.model(input_ids=ids[:, :-1], past_key_values=cache, use_cache=True, **keep)
-            corrupted_log_probs = (
-                loaded.model(input_ids=ids, use_cache=False, **keep).logits[0, -1].float().log_softmax(-1)
-            )
+        if len(corrupted) > 1:
+            loaded.forward(ids[:, :-1], cache=cache, keep=1)
+        corrupted_log_probs = loaded.forward(ids, keep=1).logits[0, -1].float().log_softmax(-1)
         for done, column in enumerate(reversed(range(len(positions)))):
             position = positions[column]
             if progress is not None:
@@ -149,9 +144,7 @@ def patching_sweep(
                     edits.set_residual(modules[layer], [row], position, clean_inputs[layer, position])
                 rows = repeated_cache(loaded, cache, len(group))
                 with installed(edits):
-                    logits = loaded.model(
-                        input_ids=ids[:, position:].expand(len(group), -1), past_key_values=rows, use_cache=True, **keep
-                    ).logits
+                    logits = loaded.forward(ids[:, position:].expand(len(group), -1), cache=rows, keep=1).logits
                 scores = _metric(logits[:, -1].float().log_softmax(-1), target_id, contrast_id)
                 metric[start : start + len(group), column] = scores.cpu().numpy()
     return {

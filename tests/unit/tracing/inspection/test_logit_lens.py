@@ -9,11 +9,12 @@ import torch
 from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
 from model_zoo import LoadedModel, ModelEntry
+from model_zoo.layout import layout_of_model
 from tests.unit.tracing.conftest import teacher_forced
 from tests.unit.tracing.core.test_tokens import byte_level_tokenizer
 from tracing.core.decode import trace_generation
 from tracing.core.trace import DecodingSettings
-from tracing.inspection.logit_lens import final_norm, logit_lens
+from tracing.inspection.logit_lens import logit_lens
 
 
 def tiny_model(kind: str) -> LoadedModel:
@@ -48,7 +49,8 @@ def hand_made_lens(loaded: LoadedModel, ids: list[int]) -> torch.Tensor:
     try:
         with torch.inference_mode():
             loaded.model(input_ids=torch.tensor([ids]), use_cache=False)
-            logits = loaded.model.get_output_embeddings()(final_norm(loaded.model)(torch.stack(states)))
+            norm = layout_of_model(loaded.base_model).final_norm(loaded.base_model)
+            logits = loaded.model.get_output_embeddings()(norm(torch.stack(states)))
     finally:
         for hook in hooks:
             hook.remove()
@@ -78,8 +80,8 @@ def test_tiny_models_trace_and_lens_match_references(kind):
 def test_final_norm_is_found_per_architecture():
     gpt2 = tiny_model("gpt2").model
     llama = tiny_model("llama").model
-    assert final_norm(gpt2) is gpt2.transformer.ln_f
-    assert final_norm(llama) is llama.model.norm
+    assert layout_of_model(gpt2).final_norm(gpt2) is gpt2.transformer.ln_f
+    assert layout_of_model(llama).final_norm(llama) is llama.model.norm
 
 
 @pytest.mark.slow

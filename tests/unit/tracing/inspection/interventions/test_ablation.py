@@ -37,9 +37,9 @@ def zero_head(layer, head):
 
 
 def layout_of_model(model):
-    from model_zoo.attention_layout import attention_layout
+    from model_zoo.layout import layout_of_model
 
-    return attention_layout(model)
+    return layout_of_model(model)
 
 
 @pytest.mark.parametrize("scope", ["all", "moment"])

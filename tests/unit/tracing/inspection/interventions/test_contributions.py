@@ -73,6 +73,6 @@ def test_another_models_trace_is_refused(adapter, short_trace):
 
 
 def test_a_model_without_a_known_layout_says_why(minilm):
-    assert minilm.attention_layout is None
-    with pytest.raises(ValueError, match="'bert' has no known attention layout"):
+    assert minilm.layout is None
+    with pytest.raises(ValueError, match="'bert' has no family description"):
         layout_of(minilm)

@@ -28,8 +28,8 @@ def test_no_hook_outlives_an_intervention(smollm, short_trace):
 
 
 def test_hooks_go_on_error_too(smollm):
-    edits = Edits(smollm, smollm.attention_layout)
-    edits.replace_output(smollm.attention_layout.mlp(smollm.base_model, 0), None, 0, 0.0)
+    edits = Edits(smollm, smollm.layout)
+    edits.replace_output(smollm.layout.mlp(smollm.base_model, 0), None, 0, 0.0)
     before = hook_count(smollm.model)
     with pytest.raises(RuntimeError, match="boom"), installed(edits):
         assert hook_count(smollm.model) == before + 1
