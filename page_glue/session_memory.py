@@ -14,6 +14,7 @@ value in memory): pass the handle, and read the value from it when it is needed.
 from __future__ import annotations
 
 import functools
+import threading
 from typing import TypeVar
 
 from streamlit.runtime import Runtime
@@ -51,12 +52,22 @@ def _connected(session: str) -> bool:
     return bool(Runtime.instance().is_active_session(session))
 
 
+_MAKING_STORE = threading.Lock()
+
+
 @functools.cache
-def process_store() -> TraceStore:
-    """The one store of this process (made on first use, its janitor started)."""
+def _made_store() -> TraceStore:
     store = TraceStore(data_dir("spill"), _settings()[0], session_alive=_connected)
     store.start_janitor()
     return store
+
+
+def process_store() -> TraceStore:
+    """The one store of this process, made on first use (its janitor started). Two sessions' first traces can
+    ask at the same moment: the lock makes the second wait for the first's store instead of making its own (a
+    handle would then point at a store nobody else reads)."""
+    with _MAKING_STORE:
+        return _made_store()
 
 
 def settings_problem() -> str | None:
