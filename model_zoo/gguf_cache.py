@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import importlib.metadata
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -41,12 +42,24 @@ def converted_folder(target: Path, gguf_path: Path, progress: Callable[[float, s
         fcntl.flock(lock, fcntl.LOCK_EX)
         if (target / DONE_MARKER).exists():  # another process finished while we waited
             return target
+        remove_unfinished(target)
         progress(0.05, "First use: converting the GGUF weights to safetensors (about 20 s, once)...")
         with folder_replaced_atomically(target) as tmp:
             convert_gguf(gguf_path, tmp)
             (tmp / DONE_MARKER).write_text(str(gguf_path))
             progress(0.85, "Conversion done; loading the converted weights...")
     return target
+
+
+def remove_unfinished(target: Path) -> list[Path]:
+    """Removes what conversions to ``target`` that never ended left behind (a server stopped in the middle of one
+    leaves its temporary folder, hundreds of MB); called under the conversion lock, so none of them is running."""
+    left = [p for p in target.parent.glob(f".{target.name}-*") if p.is_dir()]
+    if target.exists() and not (target / DONE_MARKER).exists():
+        left.append(target)
+    for folder in left:
+        shutil.rmtree(folder, ignore_errors=True)
+    return left
 
 
 def convert_gguf(gguf_path: Path, out: Path) -> None:

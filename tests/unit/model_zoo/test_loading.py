@@ -86,3 +86,28 @@ def test_conversion_is_atomic_under_a_fresh_home(tmp_path, monkeypatch):
     with pytest.raises(ModelLoadError, match="disk full"):
         load_model("smollm2-135m-instruct")
     assert not list((tmp_path / "converted").glob("*/model.safetensors"))  # the partial write was removed
+
+
+def test_a_conversion_stopped_by_a_restart_is_cleaned_up_and_done_again(tmp_path, monkeypatch):
+    """A server killed in the middle of the first conversion leaves its temporary folder (and the lock file, whose
+    lock the kernel released); the next load converts again and removes what the stopped one left."""
+    import model_zoo.gguf_cache as gguf_cache
+    from model_zoo import resolve
+
+    monkeypatch.setenv("MOMENTSCOPE_HOME", str(tmp_path))
+    entry = resolve("smollm2-135m-instruct")
+    target = gguf_cache.conversion_target(entry.id, entry.package)
+    stopped = target.parent / f".{target.name}-k1ll3d"
+    stopped.mkdir(parents=True)
+    (stopped / "model.safetensors").write_bytes(b"half of it")
+    (target.parent / f".{target.name}.lock").write_text("")
+    assert gguf_cache.needs_conversion(entry)
+
+    def quick(gguf_path, out):
+        (out / "config.json").write_text("{}")
+
+    monkeypatch.setattr(gguf_cache, "convert_gguf", quick)
+    folder = gguf_cache.converted_folder(target, tmp_path / "model.gguf", lambda fraction, message: None)
+    assert folder == target and (target / gguf_cache.DONE_MARKER).exists()
+    assert not gguf_cache.needs_conversion(entry)
+    assert sorted(p.name for p in target.parent.iterdir() if p.is_dir()) == [target.name]
