@@ -7,7 +7,7 @@ import time
 import pandas as pd
 import streamlit as st
 
-from finetune.jobs import Job
+from jobs.store import Job
 
 STATUS_ICONS = {
     "queued": ":material/schedule:",

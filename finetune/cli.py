@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
-import time
-import traceback
 
 from model_zoo.kinds import TASK_KINDS
 
@@ -59,12 +56,12 @@ def _validate(args) -> int:
 
 def _train(args) -> int:
     from finetune.config import TrainConfig
-    from finetune.jobs import JobStore, log_tail, process_alive
-    from finetune.launcher import device_key, record_process, wait_for_device
+    from finetune.launcher import device_key
     from finetune.train import StopRequested, train
+    from finetune.training_store import TrainingJobStore
+    from jobs.lifecycle import run_as_job
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
-    log = logging.getLogger("finetune")
     try:
         config = TrainConfig.load(args.config)
     except (OSError, ValueError, TypeError) as exc:
@@ -73,56 +70,33 @@ def _train(args) -> int:
     if problems := config.problems():
         print("bad settings: " + "; ".join(problems), file=sys.stderr)
         return EXIT_BAD_INPUT
-    rank = _rank()
-    store = JobStore(config.store or None)
+    main = _rank() == 0
+    store = TrainingJobStore(config.store or None)
     device = device_key(config)
-    if config.job_id is None and rank == 0:
+    if config.job_id is None and main:
         config.job_id = store.create_job(name=config.name or "cli", device=device, config=config.to_dict())
-    job_id = config.job_id
     stopping = {"asked": False}
 
-    def on_term(signum, frame):
-        stopping["asked"] = True
-        signal.alarm(int(args.grace))  # forced end if the graceful path does not finish in time
+    def work() -> dict:
+        result = train(config, store, config.job_id, stop_flag=lambda: stopping["asked"])
+        if main:
+            print(f"job {config.job_id} succeeded: adapter {result.get('adapter_id')}")
+        return {"result": result, "adapter_id": result.get("adapter_id"), "adapter_path": result.get("adapter_path")}
 
-    signal.signal(signal.SIGTERM, on_term)
-    lock = None
-    if rank == 0:
-        job = store.get(job_id)
-        if job is None or not process_alive(job.pid, job.pid_started):  # started by hand, not by the launcher
-            record_process(store, job_id, _pid())
-        lock = wait_for_device(store, job_id, device)
-        if lock is None:
-            store.finish(job_id, "stopped", error="stopped while queued")
-            return EXIT_OK
-        store.update(job_id, status="running", started_at=time.time())
     try:
-        result = train(config, store, job_id, stop_flag=lambda: stopping["asked"])
-    except StopRequested as exc:
-        log.info("%s", exc)
-        if rank == 0:
-            store.finish(job_id, "stopped", error=str(exc))
-        return EXIT_OK
-    except Exception as exc:  # any failure ends the job as failed with its reason and the log tail
-        log.error("training failed:\n%s", traceback.format_exc())
-        if rank == 0:
-            job = store.get(job_id)
-            tail = log_tail(job.log_path) if job and job.log_path else traceback.format_exc()
-            store.finish(job_id, "failed", error=f"{type(exc).__name__}: {exc}\n\nlast log lines:\n{tail}")
-        return EXIT_FAILED
-    finally:
-        if lock is not None:
-            lock.close()
-    if rank == 0:
-        store.finish(
-            job_id,
-            "succeeded",
-            result=result,
-            adapter_id=result.get("adapter_id"),
-            adapter_path=result.get("adapter_path"),
+        return run_as_job(
+            store,
+            config.job_id,
+            work,
+            on_term=lambda: stopping.update(asked=True),
+            grace_s=args.grace,
+            main=main,
+            device=device,
+            stopped=(StopRequested,),
         )
-        print(f"job {job_id} succeeded: adapter {result.get('adapter_id')}")
-    return EXIT_OK
+    except LookupError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_BAD_INPUT
 
 
 def _export(args) -> int:
@@ -151,12 +125,6 @@ def _rank() -> int:
     import os
 
     return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0")))
-
-
-def _pid() -> int:
-    import os
-
-    return os.getpid()
 
 
 def parser() -> argparse.ArgumentParser:

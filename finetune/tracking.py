@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from finetune.jobs import JobStore
+from finetune.training_store import TrainingJobStore
 
 SCALAR_TAGS = {"loss": "train/loss", "lr": "train/learning_rate", "tokens": "train/tokens", "val_loss": "eval/loss"}
 
@@ -152,7 +152,7 @@ class Reporter:
     """Writes progress to the job store and the trackers from the main process; silent on other ranks, and
     without a store it only feeds the trackers."""
 
-    def __init__(self, store: JobStore | None, job_id: int | None, enabled: bool, trackers: list | None = None):
+    def __init__(self, store: TrainingJobStore | None, job_id: int | None, enabled: bool, trackers: list | None = None):
         self.store, self.job_id = (store, job_id) if enabled and store is not None and job_id else (None, None)
         self.trackers = (trackers or []) if enabled else []
 

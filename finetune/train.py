@@ -33,12 +33,12 @@ from finetune.checkpoints import (
 from finetune.config import VALIDATION_LOSS_LIMIT, TrainConfig
 from finetune.encoding import encode_causal, encode_classification
 from finetune.evaluate import evaluate_heldout, generate, mean_loss, prompt_of, reference_of
-from finetune.jobs import JobStore
 from finetune.mapping import ColumnMapping, label_names
 from finetune.methods import adapter_method
 from finetune.packed_attention import use_packed_attention
 from finetune.probes import probe_trace_path, read_probes
 from finetune.tracking import MLFLOW_RUN_FILE, MlflowTracker, Reporter, TensorBoardTracker
+from finetune.training_store import TrainingJobStore
 from finetune.validation import check_data, split_examples
 from model_zoo.adapters import register_adapter
 from model_zoo.kinds import CAUSAL_LM, ENCODER, TASK_KINDS
@@ -126,7 +126,7 @@ def _trackers(config: TrainConfig, accelerator: Accelerator, resume_step: int | 
 
 
 def train(
-    config: TrainConfig, store: JobStore | None = None, job_id: int | None = None, stop_flag=None, on_step=None
+    config: TrainConfig, store: TrainingJobStore | None = None, job_id: int | None = None, stop_flag=None, on_step=None
 ) -> dict:
     """Trains, evaluates base vs tuned on the held-out split, saves and registers the adapter. Returns the result.
 

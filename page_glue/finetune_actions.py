@@ -8,17 +8,19 @@ from pathlib import Path
 import streamlit as st
 
 from finetune.export import adapter_zip, merge_and_save
-from finetune.jobs import Job, JobStore
-from finetune.launcher import resumable, resume, stop
+from finetune.launcher import resumable, resume
+from finetune.training_store import TrainingJobStore
+from jobs.launcher import stop
+from jobs.store import Job
 
 
-def stop_button(store: JobStore, job: Job) -> None:
+def stop_button(store: TrainingJobStore, job: Job) -> None:
     if job.active and st.button("Stop", icon=":material/stop:", key=f"ft_stop_{job.id}"):
         stop(store, job.id)
         st.toast(f"Asked job {job.id} to stop.")
 
 
-def resume_actions(store: JobStore, job: Job) -> None:
+def resume_actions(store: TrainingJobStore, job: Job) -> None:
     """A stopped, failed or finished job with a checkpoint: resume it to its planned end, or train N more
     steps from its checkpoint. Its curves continue in place; the steps after the checkpoint are redone."""
     if job.active or (step := resumable(store, job.id)) is None:
@@ -33,7 +35,7 @@ def resume_actions(store: JobStore, job: Job) -> None:
         _resume(store, job, int(more))
 
 
-def _resume(store: JobStore, job: Job, more_steps: int) -> None:
+def _resume(store: TrainingJobStore, job: Job, more_steps: int) -> None:
     try:
         step = resume(store, job.id, more_steps=more_steps)
     except (OSError, ValueError) as exc:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import streamlit as st
 
 from components.finetune_compare import overlay_figure, settings_difference
-from finetune.jobs import Job, JobStore
+from finetune.training_store import TrainingJobStore
+from jobs.store import Job
 
 
 def mean_probe_curve(readings: list[dict]) -> list[tuple[int, float]]:
@@ -17,7 +18,7 @@ def mean_probe_curve(readings: list[dict]) -> list[tuple[int, float]]:
     return [(step, sum(values) / len(values)) for step, values in sorted(by_step.items())]
 
 
-def compare_runs(store: JobStore, jobs: list[Job]) -> None:
+def compare_runs(store: TrainingJobStore, jobs: list[Job]) -> None:
     labels = {j.id: f"job {j.id} · {j.name}" for j in jobs}
     chosen = st.multiselect("Jobs to compare", list(labels), format_func=labels.get, key="ft_compare")
     if len(chosen) < 2:

@@ -14,11 +14,12 @@ from components.finetune_probes import (
     most_changed,
     probe_moments,
 )
-from finetune.jobs import Job, JobStore
+from finetune.training_store import TrainingJobStore
+from jobs.store import Job
 from page_glue.probe_link import TRACE_PAGE, probe_query
 
 
-def probe_panel(store: JobStore, job: Job) -> None:
+def probe_panel(store: TrainingJobStore, job: Job) -> None:
     readings = store.probe_readings(job.id)
     if not readings:
         st.caption("Probe readings appear at the first checkpoint (held-out questions, read at every checkpoint).")

@@ -9,16 +9,17 @@ from pathlib import Path
 
 import streamlit as st
 
-from finetune.jobs import JobStore, default_store_path
+from finetune.training_store import TrainingJobStore
+from jobs.store import default_store_path
 from model_zoo.paths import data_dir
 
 
 @st.cache_resource
-def cached_store(path: str) -> JobStore:
-    return JobStore(path)
+def cached_store(path: str) -> TrainingJobStore:
+    return TrainingJobStore(path)
 
 
-def job_store() -> JobStore:
+def job_store() -> TrainingJobStore:
     """The store of the current data home (keyed by path, so a moved MOMENTSCOPE_HOME gets its own)."""
     return cached_store(str(default_store_path()))
 

@@ -7,8 +7,8 @@ import re
 
 import streamlit as st
 
-from finetune.jobs import JobStore
 from finetune.probes import saved_probe_trace
+from jobs.store import JobStore
 from page_glue.trace_cache import CurrentTrace
 
 QUERY = "probe"

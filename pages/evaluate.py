@@ -15,8 +15,8 @@ import streamlit as st
 from components.evaluation_view import FILTERS, reliability_chart, results_frame, results_table, summary
 from components.finetune_jobs import job_progress, job_table
 from components.finetune_samples import problem_list
-from finetune.jobs import FINETUNE
-from finetune.launcher import enforce_stops, stop
+from jobs.launcher import enforce_stops, stop
+from jobs.store import FINETUNE
 from model_zoo.adapters import registered_adapters
 from page_glue.evaluation_glue import job_results, open_on_trace
 from page_glue.job_files import job_store, launch_button, saved_upload

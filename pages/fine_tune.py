@@ -14,11 +14,12 @@ from components.finetune_jobs import evaluation_table, job_progress, job_table
 from components.finetune_samples import length_metrics, preview_table, problem_list, sample_generations
 from datafiles.rows import FORMATS, load_examples
 from finetune.config import estimate
-from finetune.jobs import FINETUNE
-from finetune.launcher import enforce_stops, launch
+from finetune.launcher import launch
 from finetune.mapping import STYLES, ColumnMapping, guess_mapping
 from finetune.sample_data import sample_path
 from finetune.validation import check_data
+from jobs.launcher import enforce_stops
+from jobs.store import FINETUNE
 from model_zoo.kinds import CAUSAL_LM, ENCODER, TASK_KINDS
 from page_glue.finetune_actions import export_actions, resume_actions, stop_button
 from page_glue.finetune_compare import compare_runs

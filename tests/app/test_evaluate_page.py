@@ -12,8 +12,8 @@ from dataclasses import asdict
 
 import pytest
 
-from finetune.jobs import JobStore
-from finetune.launcher import job_dir
+from jobs.launcher import job_dir
+from jobs.store import JobStore
 from tests.app.conftest import app_test
 from tests.conftest import OFFLINE_CHAT_MODEL
 from tests.tiny_adapter import TINY_ADAPTER
@@ -130,7 +130,7 @@ def upload(at, raw: bytes, name: str) -> None:
 def test_a_fine_tune_jobs_held_out_split_can_be_evaluated(finished):
     """The job: a model load and 3 held-out questions of 4 tokens, about 10 s here; the deadline is 240 s."""
     from finetune.config import TrainConfig
-    from finetune.jobs import FINETUNE
+    from jobs.store import FINETUNE
     from tests.conftest import REPO
 
     store = JobStore()

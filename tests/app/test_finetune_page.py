@@ -9,7 +9,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from finetune.jobs import JobStore
+from finetune.training_store import TrainingJobStore
 from tests.app.conftest import app_test
 
 pytestmark = pytest.mark.slow
@@ -26,8 +26,8 @@ def home(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def store(home) -> JobStore:
-    store = JobStore()
+def store(home) -> TrainingJobStore:
+    store = TrainingJobStore()
     done = store.create_job(name="addition", device="cpu", config={"model": "smollm2-135m-instruct"})
     for step, loss in enumerate([2.0, 1.2, 0.5, 0.2], start=1):
         store.add_metrics(done, step, {"loss": loss})
@@ -135,7 +135,7 @@ def test_a_finished_adapter_downloads_as_a_zip_and_merges(tmp_path, monkeypatch)
     home = temp_home(tmp_path)
     monkeypatch.setenv("MOMENTSCOPE_HOME", str(home))
     adapter_id = make_tiny_adapter(home)
-    store = JobStore()
+    store = TrainingJobStore()
     job = store.create_job(name="tiny", device="cpu", config={"model": "smollm2-135m-instruct"})
     store.finish(job, "succeeded", adapter_id=adapter_id, adapter_path=resolve(adapter_id).path)
     at = app_test(PAGE).run()

@@ -8,8 +8,8 @@ import time
 import pytest
 
 from finetune.checkpoints import checkpoint_folder
-from finetune.jobs import JobStore
 from finetune.probes import probe_trace_path, read_probes
+from finetune.training_store import TrainingJobStore
 from tests.app.conftest import app_test
 from tests.app.test_finetune_page import home  # noqa: F401 (a fixture)
 
@@ -28,7 +28,7 @@ def finetune_page():
 def probed_job(home, smollm):  # noqa: F811
     """A stopped job with readings of one Chinese probe at steps 0 and 4 (the second made to rise) and the
     probe's trace saved at both checkpoints, as the training loop leaves them."""
-    store = JobStore()
+    store = TrainingJobStore()
     folder = home / "jobs" / "job-1" / "checkpoints"
     config = {"model": "smollm2-135m-instruct", "checkpoint_dir": str(folder), "learning_rate": 0.002}
     job = store.create_job(name="probed", device="cpu", config=config)

@@ -28,7 +28,7 @@ ROWS = [
 
 
 def test_upload_train_stop_resume_and_the_curves_continue(app_url, page, artifacts_dir, tmp_path):
-    from finetune.jobs import JobStore
+    from finetune.training_store import TrainingJobStore as JobStore
 
     csv = tmp_path / "问答.csv"
     csv.write_bytes(("prompt,response\n" + "".join(f"{q},{a}\n" for q, a in ROWS * 3)).encode("gbk"))

@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-PACKAGES = ("tracing", "model_zoo", "finetune", "components", "page_glue", "pages")
-ENGINE = ("tracing", "model_zoo", "finetune")
+PACKAGES = ("tracing", "model_zoo", "finetune", "jobs", "datafiles", "components", "page_glue", "pages")
+ENGINE = ("tracing", "model_zoo", "finetune", "jobs", "datafiles")
 
 
 def module_files() -> dict[str, Path]:

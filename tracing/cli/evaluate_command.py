@@ -5,10 +5,6 @@ under ``accelerate launch`` too, the questions split over the processes."""
 from __future__ import annotations
 
 import argparse
-import signal
-import sys
-import time
-import traceback
 from dataclasses import asdict
 from pathlib import Path
 
@@ -93,8 +89,8 @@ def run(args: argparse.Namespace) -> int:
 
 def run_job(args: argparse.Namespace) -> int:
     """One evaluation job of the store: its status, progress, stop and results file (main process only)."""
-    from finetune.jobs import JobStore, log_tail, process_alive
-    from finetune.launcher import record_process
+    from jobs.lifecycle import run_as_job
+    from jobs.store import JobStore
     from tracing.experiments.evaluate_questions import Stopped
     from tracing.experiments.evaluation_job import EvaluationJobConfig, StopFlag, results_path, run_evaluation
 
@@ -110,41 +106,27 @@ def run_job(args: argparse.Namespace) -> int:
     store = JobStore(config.store or None)
     stop = StopFlag(store, config.job_id)
 
-    def on_term(signum, frame):
-        stop.asked = True
-        signal.alarm(int(args.grace))  # a forced end if the graceful one takes too long
-
-    signal.signal(signal.SIGTERM, on_term)
-    if main:
-        job = store.get(config.job_id)
-        if job is None:
-            raise UsageError(f"job {config.job_id} is not in the store {store.path}")
-        if not process_alive(job.pid, job.pid_started):  # started by hand (accelerate launch), not by the page
-            record_process(store, config.job_id, os.getpid())
-        store.update(config.job_id, status="running", started_at=time.time())
-    try:
+    def work() -> dict | None:
         evaluation = run_evaluation(config, store, stop)
-    except Stopped as exc:
-        if main:
-            store.finish(config.job_id, "stopped", error=str(exc))
-        return 0
-    except Exception as exc:  # any failure ends the job as failed, with its reason and the log's tail
-        print(traceback.format_exc(), file=sys.stderr)
-        if main:
-            job = store.get(config.job_id)
-            tail = log_tail(job.log_path) if job and job.log_path else ""
-            store.finish(config.job_id, "failed", error=f"{type(exc).__name__}: {exc}\n\nlast log lines:\n{tail}")
-        return 1
-    if evaluation is None:
-        return 0
-    path = evaluation.save(results_path(config.job_id))
-    result = {
-        "results_file": str(path),
-        "models": {r.name: {"accuracy": r.accuracy, "interval": list(r.interval())} for r in evaluation.runs},
-    }
-    store.finish(config.job_id, "succeeded", result=result)
-    print(summary(evaluation))
-    return 0
+        if evaluation is None:
+            return None
+        path = evaluation.save(results_path(config.job_id))
+        print(summary(evaluation))
+        models = {r.name: {"accuracy": r.accuracy, "interval": list(r.interval())} for r in evaluation.runs}
+        return {"result": {"results_file": str(path), "models": models}}
+
+    try:
+        return run_as_job(
+            store,
+            config.job_id,
+            work,
+            on_term=lambda: setattr(stop, "asked", True),
+            grace_s=args.grace,
+            main=main,
+            stopped=(Stopped,),
+        )
+    except LookupError as exc:
+        raise UsageError(str(exc)) from exc
 
 
 SUBCOMMANDS: dict[str, Subcommand] = {

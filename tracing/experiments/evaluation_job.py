@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from datafiles.rows import Problem
-from finetune.jobs import JobStore
-from finetune.launcher import job_dir, start_process
+from jobs.launcher import job_dir, start_process
+from jobs.store import JobStore
 from tracing.experiments.evaluation import Evaluation, EvaluationSettings
 from tracing.experiments.questions import QuestionSet, heldout_questions, read_questions_file
 

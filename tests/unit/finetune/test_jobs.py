@@ -10,14 +10,15 @@ import time
 
 import pytest
 
-from finetune.jobs import FINETUNE, SCHEMA, JobStore, process_alive
-from finetune.launcher import enforce_stops, record_process, wait_for_device
+from finetune.training_store import PROBE_FIELDS, TrainingJobStore
+from jobs.launcher import enforce_stops, record_process, wait_for_device
+from jobs.store import FINETUNE, SCHEMA, process_alive
 
 
 @pytest.fixture
-def store(tmp_path, monkeypatch) -> JobStore:
+def store(tmp_path, monkeypatch) -> TrainingJobStore:
     monkeypatch.setenv("MOMENTSCOPE_HOME", str(tmp_path))
-    return JobStore(tmp_path / "jobs.sqlite")
+    return TrainingJobStore(tmp_path / "jobs.sqlite")
 
 
 def test_wal_and_a_second_handle_sees_everything(store):
@@ -28,7 +29,7 @@ def test_wal_and_a_second_handle_sees_everything(store):
     store.set_evaluation(job_id, "base", {"loss": 2.0, "exact_match": 0.1})
     mode = sqlite3.connect(store.path).execute("PRAGMA journal_mode").fetchone()[0]
     assert mode == "wal"
-    again = JobStore(store.path)  # a second tab, or the app after a restart
+    again = TrainingJobStore(store.path)  # a second tab, or the app after a restart
     assert again.metrics(job_id) == {"loss": [(1, 2.0), (2, 1.5)], "val_loss": [(2, 1.7)]}
     assert again.samples(job_id)[0]["output"] == "o"
     assert again.evaluations(job_id) == {"base": {"loss": 2.0, "exact_match": 0.1}}
@@ -95,8 +96,21 @@ def test_a_store_written_before_job_kinds_opens_with_every_job_a_fine_tune(tmp_p
         db.execute(
             "INSERT INTO jobs (name, status, device, config, created_at) VALUES ('old', 'succeeded', 'cpu', '{}', 1)"
         )
-    store = JobStore(path)
+    store = TrainingJobStore(path)
     assert [(j.name, j.kind) for j in store.list_jobs()] == [("old", FINETUNE)]
     new = store.create_job(name="e", device="cpu", config={}, kind="evaluate")
     assert [j.id for j in store.list_jobs("evaluate")] == [new]
-    assert [j.name for j in JobStore(path).list_jobs(FINETUNE)] == ["old"]
+    assert [j.name for j in TrainingJobStore(path).list_jobs(FINETUNE)] == ["old"]
+
+
+def test_a_plain_store_and_the_training_store_share_one_file(tmp_path):
+    from jobs.store import JobStore
+
+    plain = JobStore(tmp_path / "jobs.sqlite")  # an evaluation's process may create the file first
+    job_id = plain.create_job(name="t", device="cpu", config={})
+    training = TrainingJobStore(plain.path)
+    training.add_probe_readings(job_id, 4, [dict.fromkeys(PROBE_FIELDS, 0) | {"token": "a", "prob": 0.5}])
+    training.add_metrics(job_id, 4, {"loss": 1.0})
+    training.forget_after(job_id, 3)  # a resume from step 3 drops the probe readings after it too
+    assert training.probe_readings(job_id) == [] and plain.metrics(job_id) == {}
+

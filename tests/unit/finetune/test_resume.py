@@ -42,11 +42,12 @@ def test_a_resumed_run_continues_the_uninterrupted_one(workdir):  # noqa: F811
 def test_stop_resume_and_extend_a_launched_job_continues_its_curves(workdir):  # noqa: F811
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    from finetune.jobs import JobStore
     from finetune.launcher import launch as start
-    from finetune.launcher import resumable, resume, stop
+    from finetune.launcher import resumable, resume
+    from finetune.training_store import TrainingJobStore
+    from jobs.launcher import stop
 
-    store = JobStore()
+    store = TrainingJobStore()
     config = tiny_config(workdir, max_steps=400, checkpoint_every=2, test_file="", eval_every=10**6, probe_count=1)
     job_id = start(config, store)
     wait_for(store, job_id, lambda j: j.status == "running" and j.step >= 3)

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from finetune.config import TrainConfig
-from finetune.jobs import JobStore
-from finetune.launcher import launch, stop
+from finetune.launcher import launch
 from finetune.sample_data import addition_splits, write_jsonl
+from finetune.training_store import TrainingJobStore
+from jobs.launcher import stop
 
 pytestmark = pytest.mark.slow
 
@@ -55,7 +56,7 @@ def tiny_config(folder, **overrides) -> TrainConfig:
     return TrainConfig(**(settings | overrides))
 
 
-def wait_for(store: JobStore, job_id: int, done, timeout: float = 240.0):
+def wait_for(store: TrainingJobStore, job_id: int, done, timeout: float = 240.0):
     deadline = time.time() + timeout
     while time.time() < deadline:
         job = store.get(job_id)
@@ -71,7 +72,7 @@ def test_tiny_job_end_to_end_and_adapter_loads_back(workdir):
     from finetune.evaluate import generate, mean_loss
     from model_zoo import load_catalog, load_model
 
-    store = JobStore()
+    store = TrainingJobStore()
     job_id = launch(tiny_config(workdir), store)
     job = wait_for(store, job_id, lambda j: not j.active)
     assert job.status == "succeeded", job.error
@@ -95,7 +96,7 @@ def test_tiny_job_end_to_end_and_adapter_loads_back(workdir):
 
 
 def test_stop_is_graceful_and_kill_marks_failed_with_log_tail(workdir):
-    store = JobStore()
+    store = TrainingJobStore()
     long = tiny_config(workdir, max_steps=10_000, eval_every=10**6, test_file="", name="long")
     stopped = launch(long, store)
     killed = launch(tiny_config(workdir, max_steps=10_000, eval_every=10**6, test_file="", name="queued"), store)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from finetune.jobs import FINETUNE, JobStore
-from finetune.launcher import stop
+from jobs.launcher import stop
+from jobs.store import FINETUNE, JobStore
 from tests.conftest import OFFLINE_CHAT_MODEL, REPO
 from tracing.experiments.evaluation import EvaluationSettings, load_evaluation
 from tracing.experiments.evaluation_job import KIND, EvaluationJobConfig, launch_evaluation, results_path

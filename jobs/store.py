@@ -1,7 +1,8 @@
-"""The fine-tune job store: one SQLite file (WAL mode) shared by the app, every tab and every training process.
+"""The job store: one SQLite file (WAL mode) shared by the app, every tab and every job process (a fine-tune,
+an evaluation).
 
-It keeps each job's settings, status, per-step metrics, sample generations, held-out evaluations, timings
-and log path. Reading it is also how dead jobs are found: a job whose process is gone while its status
+It keeps each job's kind, settings, status, progress, per-step metrics, sample generations, timings and log
+path; a kind of job adds tables of its own (`finetune.training_store`). Reading it is also how dead jobs are found: a job whose process is gone while its status
 says it is still active is marked failed (or stopped, if a stop was asked for) with the tail of its log.
 """
 
@@ -25,7 +26,7 @@ ACTIVE = ("queued", "running", "stopping")
 FINISHED = ("succeeded", "failed", "stopped")
 STARTUP_GRACE_S = 60.0  # a launched job gets this long to record its process id
 LOG_TAIL_LINES = 30
-FINETUNE = "finetune"  # the kind of a training job; other kinds (an evaluation) share the store
+FINETUNE = "finetune"  # the kind of a training job, and of rows written before jobs had kinds
 # Columns added since the first stores were written: (name, definition); added to an older file when opened.
 ADDED_COLUMNS = (("kind", f"TEXT NOT NULL DEFAULT '{FINETUNE}'"),)
 
@@ -63,17 +64,7 @@ CREATE TABLE IF NOT EXISTS samples (
     job_id INTEGER NOT NULL, step INTEGER NOT NULL, prompt TEXT NOT NULL, output TEXT NOT NULL,
     reference TEXT NOT NULL DEFAULT ''
 );
-CREATE TABLE IF NOT EXISTS evaluations (
-    job_id INTEGER NOT NULL, model TEXT NOT NULL, metrics TEXT NOT NULL, PRIMARY KEY (job_id, model)
-);
-CREATE TABLE IF NOT EXISTS probe_readings (
-    job_id INTEGER NOT NULL, step INTEGER NOT NULL, probe INTEGER NOT NULL, moment INTEGER NOT NULL,
-    token_id INTEGER NOT NULL, token TEXT NOT NULL, prob REAL NOT NULL, rank INTEGER NOT NULL,
-    entropy REAL NOT NULL, top TEXT NOT NULL DEFAULT '[]'
-);
-CREATE INDEX IF NOT EXISTS probe_readings_job ON probe_readings (job_id, probe, moment, step);
 """
-PROBE_FIELDS = ("probe", "moment", "token_id", "token", "prob", "rank", "entropy")
 
 
 @dataclass
@@ -164,13 +155,17 @@ def process_alive(pid: int | None, started: float | None) -> bool:
 
 
 class JobStore:
-    """A handle on the store file; cheap to create, safe to use from several processes and threads."""
+    """A handle on the store file; cheap to create, safe to use from several processes and threads. A kind of
+    job with tables of its own subclasses it with those tables' ``SCHEMA`` and ``STEP_TABLES``."""
+
+    SCHEMA = SCHEMA
+    STEP_TABLES = ("metrics", "samples")  # rows a job records per step, dropped after a step on resume
 
     def __init__(self, path: str | Path | None = None):
         self.path = Path(path) if path else default_store_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
-            db.executescript(SCHEMA)
+            db.executescript(self.SCHEMA)
             present = {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
             for name, definition in ADDED_COLUMNS:
                 if name not in present:
@@ -236,26 +231,10 @@ class JobStore:
                 [(job_id, step, s["prompt"], s["output"], s.get("reference", "")) for s in samples],
             )
 
-    def set_evaluation(self, job_id: int, model: str, metrics: dict) -> None:
-        with self._connect() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO evaluations (job_id, model, metrics) VALUES (?, ?, ?)",
-                (job_id, model, json.dumps(metrics)),
-            )
-
-    def add_probe_readings(self, job_id: int, step: int, readings: list[dict]) -> None:
-        """Rows as ``finetune.probes.read_probes`` gives them: one per probe and moment."""
-        with self._connect() as db:
-            db.executemany(
-                f"INSERT INTO probe_readings (job_id, step, {', '.join(PROBE_FIELDS)}, top) "
-                f"VALUES (?, ?, {', '.join('?' for _ in PROBE_FIELDS)}, ?)",
-                [(job_id, step, *(r[k] for k in PROBE_FIELDS), json.dumps(r.get("top", []))) for r in readings],
-            )
-
     def forget_after(self, job_id: int, step: int) -> None:
         """Drops what a job recorded after ``step`` (a resume from the checkpoint there redoes those steps)."""
         with self._connect() as db:
-            for table in ("metrics", "samples", "probe_readings"):
+            for table in self.STEP_TABLES:
                 db.execute(f"DELETE FROM {table} WHERE job_id = ? AND step > ?", (job_id, step))
 
     def reopen(self, job_id: int, **fields) -> bool:
@@ -314,19 +293,6 @@ class JobStore:
         with self._connect() as db:
             rows = db.execute("SELECT * FROM samples WHERE job_id = ? ORDER BY step, rowid", (job_id,)).fetchall()
         return [dict(r) for r in rows]
-
-    def evaluations(self, job_id: int) -> dict[str, dict]:
-        with self._connect() as db:
-            rows = db.execute("SELECT model, metrics FROM evaluations WHERE job_id = ?", (job_id,)).fetchall()
-        return {model: json.loads(metrics) for model, metrics in rows}
-
-    def probe_readings(self, job_id: int) -> list[dict]:
-        """Every probe reading of a job, by probe, moment and step (``top`` decoded)."""
-        with self._connect() as db:
-            rows = db.execute(
-                "SELECT * FROM probe_readings WHERE job_id = ? ORDER BY probe, moment, step", (job_id,)
-            ).fetchall()
-        return [dict(r) | {"top": json.loads(r["top"])} for r in rows]
 
     def settle_dead_jobs(self) -> list[int]:
         """Marks active jobs whose process is gone as failed (or stopped) with their log tail; returns their ids."""
