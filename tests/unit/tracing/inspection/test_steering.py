@@ -1,0 +1,198 @@
+"""Steering on the offline model (a Llama) and on tiny random GPT-2 and Gemma 2 models built from configs:
+strength 0 leaves the trace bit for bit; a steering hook equals the vector added as a bias to the layer's
+last write in a copy of the model; the difference of means equals one read from a plain forward's
+``output_hidden_states``; a sweep's batched rows give the tokens each strength gives alone."""
+
+from __future__ import annotations
+
+import copy
+from contextlib import nullcontext
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from tracing.core.decode import render_prompt, trace_generation
+from tracing.core.trace import DecodingSettings
+from tracing.experiments.branch import decode_on
+from tracing.experiments.branch_tree import INTERVENTION_KEY, BranchTree
+from tracing.inspection.steering.apply import Steering, steered
+from tracing.inspection.steering.continuation import continue_steered, grow_steered
+from tracing.inspection.steering.make import contrast_vector, token_vector
+from tracing.inspection.steering.sweep import steering_sweep
+from tracing.inspection.steering.vector import SteeringVector, load_vector, read_vector_file, save_vector, saved_names
+
+POSITIVE = ["I love this, it is wonderful and happy.", "What a great, joyful day!"]
+NEGATIVE = ["I hate this, it is awful and sad.", "What a terrible, miserable day!"]
+PROMPT = "The weather today is"
+SETTINGS = DecodingSettings(max_new_tokens=8, use_chat_template=False, stop_at_eos=False)
+TINY = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=2,
+            max_position_embeddings=256)  # fmt: skip
+CONFIGS = {
+    "gpt2": dict(n_embd=64, n_layer=3, n_head=4, n_positions=256, bos_token_id=0, eos_token_id=0),
+    "gemma2": TINY | dict(head_dim=16, final_logit_softcapping=5.0, query_pre_attn_scalar=16),
+}
+
+
+@pytest.fixture(scope="module", params=["llama", *CONFIGS])
+def model(request, smollm, tmp_path_factory):
+    """The offline model, or a tiny random one of the family saved and loaded as a user's folder."""
+    if request.param == "llama":
+        return smollm
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from model_zoo import load_model
+
+    torch.manual_seed(3)
+    config = AutoConfig.for_model(request.param, vocab_size=len(smollm.tokenizer), **CONFIGS[request.param])
+    tiny = AutoModelForCausalLM.from_config(config, attn_implementation="eager")
+    with torch.no_grad():
+        for parameter in tiny.parameters():
+            parameter.add_(torch.randn_like(parameter) * 0.1)
+    folder = tmp_path_factory.mktemp(request.param)
+    tiny.save_pretrained(folder)
+    smollm.tokenizer.save_pretrained(folder)
+    return load_model(str(folder), device="cpu")
+
+
+@pytest.fixture(scope="module")
+def trace(model):
+    return trace_generation(model, PROMPT, SETTINGS)
+
+
+@pytest.fixture(scope="module")
+def vector(model):
+    return contrast_vector(model, "joy", POSITIVE, NEGATIVE, layer=1)
+
+
+def steering(vector, strength: float, start: str = "moment") -> Steering:
+    return Steering(vector, strength, start=start)
+
+
+def test_strength_zero_gives_the_unsteered_trace_bit_for_bit(model, trace, vector):
+    steered_trace = continue_steered(model, trace, 2, steering(vector, 0.0, "prompt"))
+    # the unsteered reference runs alone too (a stream with hooks never joins the batch, whose rows round
+    # differently in the last bits), with an ``around`` that installs nothing
+    plain = decode_on(model, trace, 2, [], around=lambda first: nullcontext())
+    assert [m.token_id for m in steered_trace.moments] == [m.token_id for m in plain.moments]
+    for ours, theirs in zip(steered_trace.moments, plain.moments, strict=True):
+        assert ours.prob == theirs.prob and ours.entropy == theirs.entropy
+        assert np.array_equal(ours.top_probs, theirs.top_probs)
+        assert np.array_equal(ours.attention, theirs.attention)
+
+
+class Biased(torch.nn.Module):
+    """A module whose output gets ``bias`` added: the reference for a steering hook."""
+
+    def __init__(self, inner: torch.nn.Module, bias: torch.Tensor) -> None:
+        super().__init__()
+        self.inner, self.bias = inner, bias
+
+    def forward(self, *args, **kwargs):
+        return self.inner(*args, **kwargs) + self.bias
+
+
+def biased_copy(model, layer: int, bias: torch.Tensor) -> torch.nn.Module:
+    """A copy of the model whose layer ``layer`` adds ``bias`` with its last write to the residual stream (the
+    MLP's output, or the norm after it where the family has one)."""
+    layout = model.layout
+    twin = copy.deepcopy(model.base_model)
+    block = layout.layers(twin)[layer]
+    name = layout.family.mlp_out_norm or layout.family.mlp
+    setattr(block, name, Biased(getattr(block, name), bias))
+    return twin
+
+
+def test_a_steering_hook_equals_a_bias_added_in_a_copy_of_the_model(model, trace, vector):
+    strength = 4.0
+    bias = strength * torch.as_tensor(vector.vector)
+    twin = biased_copy(model, vector.layer, bias)
+    ids = torch.tensor([trace.all_ids])
+    with torch.inference_mode():
+        expected = twin(input_ids=ids, use_cache=False).logits[0].float()
+        with steered(model, steering(vector, strength, "prompt"), first=0, start=0):
+            actual = model.forward(ids).logits[0].float()
+        plain = model.forward(ids).logits[0].float()
+    assert not torch.allclose(plain, expected, atol=1e-3)  # the bias changes the output
+    torch.testing.assert_close(actual, expected, rtol=1e-4, atol=1e-4)
+
+    # decoded on the KV cache from moment 0 with the prompt steered: the copy's probabilities of its tokens
+    branch = continue_steered(model, trace, 0, steering(vector, strength, "prompt"))
+    with torch.inference_mode():
+        log_probs = twin(input_ids=torch.tensor([branch.all_ids]), use_cache=False).logits[0].float().log_softmax(-1)
+    for moment in branch.moments:
+        position = branch.prompt_len + moment.index - 1
+        assert moment.prob == pytest.approx(float(log_probs[position, moment.token_id].exp()), abs=1e-4)
+
+
+@pytest.mark.parametrize("reduce", ["last", "mean"])
+def test_the_difference_of_means_equals_a_plain_forwards_hidden_states(model, reduce):
+    layer = 1
+    made = contrast_vector(model, "joy", POSITIVE, NEGATIVE, layer=layer, reduce=reduce)
+
+    def mean_state(prompts):
+        rows = []
+        for prompt in prompts:
+            _, ids = render_prompt(model, prompt, use_chat_template=False)
+            with torch.inference_mode():
+                states = model.model(input_ids=torch.tensor([ids]), output_hidden_states=True).hidden_states
+            row = states[layer + 1][0].double()  # hidden_states[0] is the embeddings
+            rows.append(row[-1] if reduce == "last" else row.mean(0))
+        return torch.stack(rows).mean(0)
+
+    expected = (mean_state(POSITIVE) - mean_state(NEGATIVE)).float().numpy()
+    np.testing.assert_allclose(made.vector, expected, rtol=1e-5, atol=1e-5)
+    assert made.norm == pytest.approx(float(np.linalg.norm(expected)), rel=1e-5)
+
+
+def test_a_sweep_under_batching_gives_the_tokens_of_each_strength_alone(model, trace, vector):
+    strengths = [-8.0, 4.0, 8.0]
+    sweep = steering_sweep(model, trace, 1, steering(vector, 1.0), strengths, steps=5)
+    assert sweep.strengths == [-8.0, 0.0, 4.0, 8.0]
+    greedy = replace(SETTINGS, max_new_tokens=6)
+    for row, strength in enumerate(sweep.strengths):
+        alone = continue_steered(model, trace, 1, steering(vector, strength), greedy)
+        assert [m.token_id for m in alone.moments[1:]] == sweep.token_ids[row].tolist()
+        np.testing.assert_allclose([m.prob for m in alone.moments[1:]], sweep.probs[row], rtol=1e-4, atol=1e-5)
+    assert sweep.token_ids[sweep.baseline].tolist() == [m.token_id for m in trace.moments[1:6]]
+
+
+def test_the_steered_path_is_filed_beside_the_unsteered_one(smollm, tmp_path):
+    trace = trace_generation(smollm, "Tell me about your day.", replace(SETTINGS, use_chat_template=True))
+    vector = contrast_vector(smollm, "joy", POSITIVE, NEGATIVE, layer=12)
+    tree = BranchTree.from_trace(trace)
+    node = grow_steered(tree, smollm, "root", 1, steering(vector, 12.0))
+    assert node.parent == "root" and node.moment == 1
+    assert node.trace.info[INTERVENTION_KEY]["spec"]["vector"]["name"] == "joy"
+    assert "steered: 'joy' × 12" in node.label
+    assert [m.token_id for m in node.trace.moments] != [m.token_id for m in trace.moments]
+
+
+def test_saved_vectors_are_listed_loaded_and_refused_for_another_model(smollm, tmp_path):
+    made = token_vector(smollm, "blue", " blue", layer=3)
+    assert made.norm > 0 and made.source["kind"] == "token"
+    path = save_vector(made, tmp_path)
+    assert saved_names(tmp_path) == ["blue"] and saved_names(tmp_path, model_id="other") == []
+    again = load_vector("blue", tmp_path)
+    assert np.array_equal(again.vector, made.vector) and again.describe() == made.describe()
+    assert read_vector_file(path).layer == 3
+    with pytest.raises(ValueError, match="was made on"):
+        replace(again, model_id="other-model").check_for(smollm.identity.base, again.hidden_size)
+    with pytest.raises(ValueError, match="has 3 values"):
+        SteeringVector("short", np.ones(3, np.float32), 0, "").check_for(smollm.identity.base, again.hidden_size)
+    with pytest.raises(ValueError, match="not a usable vector name"):
+        load_vector("../escape", tmp_path)
+    with pytest.raises(ValueError, match="No saved steering vector"):
+        load_vector("missing", tmp_path)
+
+
+def test_bad_input_is_refused_with_a_clear_message(smollm, greedy_trace):
+    with pytest.raises(ValueError, match="prompts are empty"):
+        contrast_vector(smollm, "x", ["  "], NEGATIVE, layer=1)
+    with pytest.raises(ValueError, match="not a layer of this model"):
+        contrast_vector(smollm, "x", POSITIVE, NEGATIVE, layer=99)
+    with pytest.raises(ValueError, match="start must be"):
+        Steering(token_vector(smollm, "y", " yes", 1), 1.0, start="later")
+    with pytest.raises(ValueError, match="single token"):
+        token_vector(smollm, "y", " supercalifragilistic", 1)
