@@ -1,4 +1,5 @@
-"""Command line: ``python -m finetune validate FILE``, ``train --config FILE`` and ``export ADAPTER``.
+"""Command line: ``python -m finetune validate FILE``, ``train --config FILE``, ``export ADAPTER`` and
+``heldout JOB`` (a job's held-out split written for ``python -m tracing evaluate --finetune-job JOB``).
 
 ``validate`` exits 0 and prints a summary when the file is usable, 2 with the list of problems otherwise.
 ``train`` runs one job in this process (also under ``accelerate launch``), recording it in the job store:
@@ -121,6 +122,22 @@ def _export(args) -> int:
     return EXIT_OK
 
 
+def _heldout(args) -> int:
+    from finetune.heldout import write_heldout
+    from jobs.store import JobStore
+
+    job = JobStore(args.store or None).get(args.job)
+    if job is None:
+        print(f"no job {args.job} in the job store", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        print(f"held-out split of job {args.job} written to {write_heldout(job.id, job.config)}")
+    except ValueError as exc:
+        print(f"cannot read the held-out split of job {args.job}: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return EXIT_OK
+
+
 def _rank() -> int:
     import os
 
@@ -147,6 +164,10 @@ def parser() -> argparse.ArgumentParser:
     ex.add_argument("--out", default="", help="the merged model's folder (default <data home>/merged/<id>)")
     ex.add_argument("--zip", default="", help="write the adapter folder as this zip file instead of merging")
     ex.set_defaults(run=_export)
+    ho = sub.add_parser("heldout", help="write a job's held-out split to its folder, for an evaluation to read")
+    ho.add_argument("job", type=int, help="the fine-tune job's id")
+    ho.add_argument("--store", default="", help="the job store file (default <data home>/jobs/jobs.sqlite)")
+    ho.set_defaults(run=_heldout)
     return top
 
 

@@ -32,6 +32,12 @@ def job_dir(job_id: int) -> Path:
     return path
 
 
+def heldout_path(job_id: int) -> Path:
+    """Where a job keeps the held-out rows it was measured on (a fine-tune writes them), for an evaluation of
+    them to read as questions."""
+    return job_dir(job_id) / "heldout.jsonl"
+
+
 def start_process(store: JobStore, job_id: int, arguments: list[str], *, python: str = sys.executable) -> int:
     """Starts ``python ARGUMENTS`` for a job already in the store, from the repository root, in a process
     group of its own, logging to the job's log file, and records its process id. Any kind of job (a

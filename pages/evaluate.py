@@ -18,11 +18,11 @@ from components.finetune_samples import problem_list
 from jobs.launcher import enforce_stops, stop
 from jobs.store import FINETUNE
 from model_zoo.adapters import registered_adapters
-from page_glue.evaluation_glue import job_results, open_on_trace
+from page_glue.evaluation_glue import job_results, open_on_trace, start_evaluation
 from page_glue.job_files import job_store, launch_button, saved_upload
 from page_glue.models import model_picker
 from tracing.experiments.evaluation import EvaluationSettings
-from tracing.experiments.evaluation_job import KIND, EvaluationJobConfig, launch_evaluation
+from tracing.experiments.evaluation_job import KIND, EvaluationJobConfig
 from tracing.experiments.questions import FORMATS, read_questions
 
 POLL_SECONDS = 2.0
@@ -94,7 +94,7 @@ def new_evaluation() -> None:
         "Start evaluation",
         ":material/play_arrow:",
         "ev_start",
-        lambda: launch_evaluation(config, job_store()),
+        lambda: start_evaluation(config, job_store()),
         ("ev_job", "ev_job_pick"),
         "Evaluation job",
     )

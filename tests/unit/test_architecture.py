@@ -117,3 +117,28 @@ def test_no_page_file_is_named_like_a_package():
     packages = {p for p in PACKAGES if p != "pages"} | {"app"} | set(packages_distributions())
     clashes = sorted(p.stem for p in (REPO / "pages").glob("*.py") if p.stem in packages)
     assert not clashes, f"page files named like a package: {clashes}"
+
+
+def package_arrows() -> dict[str, set[str]]:
+    """Which of our top-level packages each one imports (imports inside functions count)."""
+    files = module_files()
+    known = set(files)
+    arrows: dict[str, set[str]] = {}
+    for name, path in files.items():
+        top = name.split(".")[0]
+        arrows.setdefault(top, set()).update(t.split(".")[0] for t in imports_of(name, path, known))
+    return {top: targets - {top} for top, targets in arrows.items()}
+
+
+def test_no_two_packages_import_each_other():
+    arrows = package_arrows()
+    both_ways = sorted((a, b) for a in arrows for b in arrows[a] if a < b and a in arrows.get(b, set()))
+    assert not both_ways, f"packages importing each other: {both_ways}"
+
+
+def test_the_shared_rooms_import_neither_of_their_users():
+    arrows = package_arrows()
+    for room in ("jobs", "datafiles"):
+        assert not arrows[room] & {"tracing", "finetune", "page_glue", "components", "pages"}, (room, arrows[room])
+    assert {"jobs", "datafiles"} <= arrows["tracing"] and {"jobs", "datafiles"} <= arrows["finetune"]
+    assert "finetune" not in arrows["tracing"]

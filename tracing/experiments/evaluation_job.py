@@ -1,4 +1,4 @@
-"""An evaluation as a job of its own: recorded in the fine-tune job store (kind ``evaluate``), run in its own
+"""An evaluation as a job of its own: recorded in the job store (kind ``evaluate``), run in its own
 process (``python -m tracing evaluate --config JOB.json``), with status, progress, Stop and a results file
 that outlive the page. The same command runs under ``accelerate launch``: the questions are split over the
 processes (`PartialState.split_between_processes`) and the main process gathers every share, writes the
@@ -14,11 +14,12 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from datafiles.answers import AnswerRule
 from datafiles.rows import Problem
-from jobs.launcher import job_dir, start_process
+from jobs.launcher import heldout_path, job_dir, start_process
 from jobs.store import JobStore
 from tracing.experiments.evaluation import Evaluation, EvaluationSettings
-from tracing.experiments.questions import QuestionSet, heldout_questions, read_questions_file
+from tracing.experiments.questions import QuestionSet, read_questions_file
 
 KIND = "evaluate"
 RESULTS_FILE = "evaluation.json"
@@ -68,20 +69,21 @@ class EvaluationJobConfig:
         return cls(**json.loads(Path(path).read_text()))
 
 
-def load_questions(config: EvaluationJobConfig, store: JobStore | None = None) -> QuestionSet:
-    """The job's questions: its file, or its fine-tune job's held-out split (read from ``store``, else the
-    config's store). Only a held-out split opens a store: processes of one launch would race to create it."""
-    from datafiles.answers import AnswerRule
-
+def load_questions(config: EvaluationJobConfig) -> QuestionSet:
+    """The job's questions: its file, or the held-out split its fine-tune job wrote to its folder (the Evaluate
+    page writes it as it starts the evaluation; `python -m finetune heldout JOB` from the command line)."""
     settings = config.evaluation_settings
     rule = AnswerRule(settings.answer_pattern, settings.last_number)
     if config.questions_file:
         return read_questions_file(config.questions_file, rule)
-    job = (store or JobStore(config.store or None)).get(config.finetune_job)
-    if job is None:
-        source = f"job {config.finetune_job}"
-        return QuestionSet(source, problems=[Problem(source, "no such fine-tune job in the job store")])
-    return heldout_questions(job.config, rule)
+    source = f"held-out split of job {config.finetune_job}"
+    path = heldout_path(config.finetune_job)
+    if not path.exists():
+        advice = f"write it with `python -m finetune heldout {config.finetune_job}`"
+        return QuestionSet(source, problems=[Problem(source, f"not written to {path}; {advice}")])
+    found = read_questions_file(str(path), rule)
+    found.source = source
+    return found
 
 
 def results_path(job_id: int) -> Path:
@@ -157,7 +159,7 @@ def _run_share(state, config: EvaluationJobConfig, store: JobStore | None, stop:
     report = store if main and store is not None and config.job_id else None
     if report:
         report.update(config.job_id, phase="reading questions")
-    questions = load_questions(config, store)
+    questions = load_questions(config)
     if not questions.ok:
         raise ValueError(questions.message() or f"{questions.source}: no questions")
     settings = config.evaluation_settings

@@ -1,7 +1,7 @@
-"""A set of questions with known answers: read from an uploaded CSV/JSONL/JSON file, or taken from a fine-tune
-job's held-out split.
+"""A set of questions with known answers, read from an uploaded CSV/JSONL/JSON file (a fine-tune job's held-out
+split comes as such a file: `jobs.launcher.heldout_path`).
 
-A file is read by the fine-tune uploads' reader (`datafiles.rows`: encoding, CSV dialect, malformed JSON, each
+A file is read by the data files' reader (`datafiles.rows`: encoding, CSV dialect, malformed JSON, each
 problem with its file, line and column). Columns are found by name: the question (``question``, ``prompt``,
 ``问题``...), the known answer (``answer``, ``expected``, ``答案``...) and an optional reference solution
 (``reference``, ``solution``, ``response``, ``解答``...). Without an answer column, each reference's final
@@ -181,26 +181,3 @@ def read_questions_file(path: str, rule: AnswerRule | None = None) -> QuestionSe
     except OSError as exc:
         return QuestionSet(Path(path).name, problems=[Problem(Path(path).name, f"cannot read: {exc.strerror}")])
     return read_questions(raw, Path(path).name, rule)
-
-
-def heldout_questions(job_config: dict, rule: AnswerRule | None = None) -> QuestionSet:
-    """The held-out split a fine-tune job measured its exact match on (its test file, else its validation
-    split, cut at its ``test_limit``), as questions; the job's config is its stored settings."""
-    from finetune.config import TrainConfig
-    from finetune.train import DataError, prepare_data
-
-    rule = rule or AnswerRule()
-    config = TrainConfig.from_dict({k: v for k, v in job_config.items() if k in TrainConfig.__dataclass_fields__})
-    source = f"held-out split of job {config.job_id}" if config.job_id else "held-out split"
-    try:
-        examples = prepare_data(config, None, None).test
-    except DataError as exc:
-        return QuestionSet(source, problems=[Problem(source, str(exc))])
-    rows = [
-        {"question": e["prompt"], "reference": e["response"]} if "prompt" in e else {"messages": e["messages"]}
-        for e in examples
-        if "prompt" in e or "messages" in e
-    ]
-    data = LoadedData(source, "jsonl", rows, [e["line"] for e in examples if "prompt" in e or "messages" in e])
-    data.columns = ["messages"] if rows and "messages" in rows[0] else ["question", "reference"]
-    return questions_from(data, rule)

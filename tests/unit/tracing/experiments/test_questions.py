@@ -7,7 +7,7 @@ import json
 
 from datafiles.answers import AnswerRule
 from tests.conftest import REPO
-from tracing.experiments.questions import QuestionSet, heldout_questions, read_questions, read_questions_file
+from tracing.experiments.questions import QuestionSet, read_questions, read_questions_file
 
 
 def test_a_chinese_csv_with_answers_and_references():
@@ -81,31 +81,3 @@ def test_a_gbk_file_is_read_as_detected_and_says_so_and_undecodable_bytes_are_re
 def test_a_question_set_saves_as_a_dict_and_back():
     found = read_questions(b"question,answer,reference\n2+2?,4,Answer: 4\n", "q.csv")
     assert QuestionSet.from_dict(found.to_dict()).questions == found.questions
-
-
-def test_a_fine_tune_jobs_held_out_split_is_its_test_file_cut_at_its_limit():
-    from finetune.config import TrainConfig
-
-    config = TrainConfig(
-        train_file=str(REPO / "data/samples/addition_train.jsonl"),
-        test_file=str(REPO / "data/samples/addition_test.jsonl"),
-        test_limit=25,
-        job_id=7,
-    )
-    found = heldout_questions(config.to_dict())
-    whole = read_questions_file(str(REPO / "data/samples/addition_test.jsonl"))
-    assert found.ok and found.source == "held-out split of job 7"
-    assert [(q.question, q.answer, q.reference) for q in found.questions] == [
-        (q.question, q.answer, q.reference) for q in whole.questions[:25]
-    ]
-
-
-def test_a_held_out_split_without_a_test_file_is_the_jobs_validation_split():
-    from finetune.config import TrainConfig
-    from finetune.validation import split_examples
-
-    config = TrainConfig(train_file=str(REPO / "data/samples/addition_train.jsonl"), validation_fraction=0.1, seed=3)
-    found = heldout_questions(config.to_dict())
-    rows = read_questions_file(str(REPO / "data/samples/addition_train.jsonl")).questions
-    _, validation = split_examples([{"prompt": q.question} for q in rows], 0.1, 3)
-    assert [q.question for q in found.questions] == [v["prompt"] for v in validation]
