@@ -1,5 +1,5 @@
 """How much memory a class costs the server: ``--sessions`` browser sessions, each holding a ``--tokens``-token trace
-of the offline model, with and without the per-session memory budget (tracing/core/trace_store.py).
+of the offline model, with and without the per-session memory budget (page_glue/trace_store.py).
 
 One ``--tokens``-token greedy trace is made with the engine and saved as a lesson in a fresh data folder; then,
 side by side in one run, the real server (`make run`, through benchmarks/served_app.py) is started on that data

@@ -18,8 +18,8 @@ from components.compare_sides import head_picker
 from page_glue.session_memory import BRANCH_TREE_CODEC, hold
 from page_glue.side_panels import moment_side
 from page_glue.trace_cache import CurrentTrace
+from page_glue.trace_store import Held
 from tracing.core.trace import Trace
-from tracing.core.trace_store import Held
 from tracing.experiments.branch import grow_branch, token_ids_for
 from tracing.experiments.branch_tree import BranchTree, forced_moments
 

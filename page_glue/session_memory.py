@@ -3,7 +3,7 @@
 A page keeps a trace (or a result made of traces: a branch tree, a comparison, a consistency run) in
 st.session_state as a `Held` handle, never the value itself, so the one process-wide `TraceStore` holds at
 most the session budget of each session's values in memory and spills the rest to ``<data home>/spill/``
-(tracing/core/trace_store.py). Its settings come from the environment, read in one place
+(page_glue/trace_store.py). Its settings come from the environment, read in one place
 (`StoreSettings.from_environment`): ``MOMENTSCOPE_SESSION_MB`` (default 64) and ``MOMENTSCOPE_IDLE_MINUTES``
 (default 10), 0 turning either off. A bad value is named on the pages and the default used.
 
@@ -21,8 +21,8 @@ from streamlit.runtime import Runtime
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from model_zoo.paths import data_dir
-from tracing.core.store_settings import StoreSettings
-from tracing.core.trace_store import Codec, Held, TraceStore
+from page_glue.store_settings import StoreSettings
+from page_glue.trace_store import Codec, Held, TraceStore
 from tracing.experiments.branch_tree import BranchTree, load_branch_tree
 from tracing.experiments.comparison import Comparison, load_comparison
 from tracing.experiments.consistency import Consistency, load_consistency

@@ -17,8 +17,8 @@ import streamlit as st
 
 from components.bertviz_view import BertvizPage, bertviz_page
 from page_glue.session_memory import hold
+from page_glue.trace_store import TRACE_CODEC
 from tracing.core.trace import Trace, load_trace
-from tracing.core.trace_store import TRACE_CODEC
 from tracing.export.html import render_html
 from tracing.inspection.attention import prefix_attention, prefix_tokens
 from tracing.inspection.attribution import Attribution, AttributionSettings, attribute_moment

@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from tracing.core.spill_folder import hold_lock, release_freed_memory, remove_ended_folders
-from tracing.core.store_settings import StoreSettings
+from page_glue.spill_folder import hold_lock, release_freed_memory, remove_ended_folders
+from page_glue.store_settings import StoreSettings
 from tracing.core.trace import Trace, load_trace
 
 GONE_SECONDS = 600.0  # a session disconnected this long is gone (Streamlit keeps one for reconnecting 2 min)

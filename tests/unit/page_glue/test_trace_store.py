@@ -9,10 +9,10 @@ import weakref
 import numpy as np
 import pytest
 
-from tracing.core.spill_folder import remove_ended_folders
-from tracing.core.store_settings import MB, StoreSettings
+from page_glue.spill_folder import remove_ended_folders
+from page_glue.store_settings import MB, StoreSettings
+from page_glue.trace_store import TRACE_CODEC, Codec, Held, TraceStore
 from tracing.core.trace import DecodingSettings, Moment, Trace, load_trace, traces_equal
-from tracing.core.trace_store import TRACE_CODEC, Codec, Held, TraceStore
 
 LAYERS, HEADS = 30, 9  # the offline model's shape, so sizes are those of real traces
 
