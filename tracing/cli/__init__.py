@@ -18,10 +18,16 @@ from tracing.cli.experiment_commands import SUBCOMMANDS as EXPERIMENT_COMMANDS
 from tracing.cli.intervention_commands import SUBCOMMANDS as INTERVENTION_COMMANDS
 from tracing.cli.lesson_commands import SUBCOMMANDS as LESSON_COMMANDS
 from tracing.cli.options import USAGE_ERROR, Subcommand, UsageError
+from tracing.cli.steering_commands import SUBCOMMANDS as STEERING_COMMANDS
 from tracing.cli.trace_commands import SUBCOMMANDS as TRACE_COMMANDS
 
 SUBCOMMANDS: dict[str, Subcommand] = (
-    TRACE_COMMANDS | EXPERIMENT_COMMANDS | INTERVENTION_COMMANDS | LESSON_COMMANDS | EVALUATE_COMMANDS
+    TRACE_COMMANDS
+    | EXPERIMENT_COMMANDS
+    | INTERVENTION_COMMANDS
+    | LESSON_COMMANDS
+    | EVALUATE_COMMANDS
+    | STEERING_COMMANDS
 )
 
 

@@ -39,6 +39,16 @@ def forced_moments(trace: Trace) -> list[int]:
     return list(range(meta["moment"], meta["moment"] + len(meta["forced_ids"])))
 
 
+def first_departure(parent: Trace, child: Trace) -> int | None:
+    """The first moment at which ``child`` chose another token than ``parent`` (or one of them ended), None
+    when they agree on every moment both have and end together."""
+    for ours, theirs in zip(parent.moments, child.moments, strict=False):
+        if ours.token_id != theirs.token_id:
+            return ours.index
+    shorter = min(len(parent.moments), len(child.moments))
+    return None if len(parent.moments) == len(child.moments) else shorter
+
+
 @dataclass
 class BranchNode:
     """One trace of a tree; ``parent`` and ``moment`` say where it branched off (None for the root)."""

@@ -196,3 +196,13 @@ def test_bad_input_is_refused_with_a_clear_message(smollm, greedy_trace):
         Steering(token_vector(smollm, "y", " yes", 1), 1.0, start="later")
     with pytest.raises(ValueError, match="single token"):
         token_vector(smollm, "y", " supercalifragilistic", 1)
+
+
+def test_the_first_departure_is_the_first_moment_that_differs(greedy_trace):
+    from tracing.experiments.branch_tree import first_departure
+
+    changed = copy.deepcopy(greedy_trace)
+    assert first_departure(greedy_trace, changed) is None
+    changed.moments[4].token_id += 1
+    assert first_departure(greedy_trace, changed) == 4
+    assert first_departure(greedy_trace, replace(greedy_trace, moments=greedy_trace.moments[:3])) == 3
