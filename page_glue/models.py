@@ -10,6 +10,7 @@ blocks that later runs and fragments do not have.
 from __future__ import annotations
 
 import gc
+import time
 
 import streamlit as st
 
@@ -48,6 +49,11 @@ MODELS = SharedModels(
 )
 
 
+def _progress_text(job: LoadJob) -> str:
+    """The load's latest message and how long it has run (a conversion reports no steps for ~20 s)."""
+    return f"{job.message} ({time.monotonic() - job.started:.0f} s)"
+
+
 def _wait_showing_progress(job: LoadJob, slow: bool) -> None:
     """Blocks this script run until ``job`` ends, drawing the shared progress in this session's own page."""
     if job.wait(0.05 if slow else 0.5):
@@ -57,9 +63,9 @@ def _wait_showing_progress(job: LoadJob, slow: bool) -> None:
             job.wait()
         return
     with st.status(f"Loading {job.model_id}…", expanded=True) as status:
-        bar = st.progress(job.fraction, job.message)
+        bar = st.progress(job.fraction, _progress_text(job))
         while not job.wait(POLL_SECONDS):
-            bar.progress(job.fraction, job.message)
+            bar.progress(job.fraction, _progress_text(job))
         if job.error is None:
             status.update(label=f"Loaded {job.model_id}", state="complete", expanded=False)
         else:
