@@ -36,6 +36,7 @@ class Family:
     output_projection: str = "o_proj"
     projection: str = "linear"
     mlp: str = "mlp"  # the module whose output is what the MLP adds
+    flat_mlp: bool = False  # the MLP runs on every row's tokens flattened into one axis (OPT)
     attention_in_norm: str | None = "input_layernorm"
     mlp_in_norm: str | None = "post_attention_layernorm"
     attention_out_norm: str | None = None
@@ -52,22 +53,6 @@ class Family:
     def post_norms(self) -> bool:
         """Whether a norm sits between a block's output and the residual stream (frozen when decomposed)."""
         return self.attention_out_norm is not None or self.mlp_out_norm is not None
-
-    @property
-    def decomposition_note(self) -> str | None:
-        """What a page says about this family's decomposition where it is exact only with a norm frozen or
-        before a soft cap; None where nothing needs saying."""
-        notes = []
-        if self.post_norms:
-            notes.append(
-                f"{self.model_type} puts a norm between each block and the residual stream; the decomposition "
-                "freezes it at its actual scale, as it does the final norm, so the parts still add up."
-            )
-        if self.logit_softcap:
-            notes.append(
-                "Its logits are soft-capped (cap · tanh(logit / cap)); the parts add up to the logit before the cap."
-            )
-        return " ".join(notes) or None
 
 
 _LLAMA = dict(model_type="llama")
@@ -130,6 +115,7 @@ FAMILIES: dict[str, Family] = {
             positions="learned (model.decoder.embed_positions)",
             output_projection="out_proj",
             mlp="fc2",
+            flat_mlp=True,
             attention_in_norm="self_attn_layer_norm",
             mlp_in_norm="final_layer_norm",
             final_norm="model.decoder.final_layer_norm",

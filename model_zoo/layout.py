@@ -63,6 +63,23 @@ class ModelLayout:
     def architecture(self) -> str:
         return self.family.model_type
 
+    @property
+    def decomposition_note(self) -> str | None:
+        """What a page says about this model's decomposition where it is exact only with a norm frozen or
+        before a soft cap; None where nothing needs saying."""
+        notes = []
+        if self.family.post_norms:
+            notes.append(
+                f"{self.architecture} puts a norm between each block and the residual stream; the decomposition "
+                "freezes it at its actual scale, as it does the final norm, so the parts still add up."
+            )
+        if self.logit_softcap:
+            notes.append(
+                f"Its logits are soft-capped ({self.logit_softcap:g} · tanh(logit / {self.logit_softcap:g})); "
+                "the parts add up to the logit before the cap."
+            )
+        return " ".join(notes) or None
+
     def head_slice(self, head: int) -> slice:
         return slice(head * self.head_dim, (head + 1) * self.head_dim)
 

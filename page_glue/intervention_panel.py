@@ -93,7 +93,7 @@ def contributions_tab(current: CurrentTrace, moment: int, loaded_model: Callable
     st.plotly_chart(
         component_grid_figure(result.heads, result.mlps, "logit"), config=PLOT_CONFIG, key="iv_contrib_grid"
     )
-    if note := loaded.layout.family.decomposition_note:
+    if note := loaded.layout.decomposition_note:
         st.caption(note)
     st.caption("Largest: " + ", ".join(f"{name} {value:+.2f}" for name, value in result.ranked(6)))
 

@@ -89,6 +89,7 @@ def contributions_at(loaded, prefix, target_id: int, contrast_id: int | None = N
     output_bias = float(final.bias @ vector)  # a LayerNorm's bias, through the unembedding
     bias = getattr(unembedding, "bias", None)
     if bias is not None:
+        bias = bias.detach()
         output_bias += float(bias[target_id] - (bias[contrast_id] if contrast_id is not None else 0))
     raw = read.head_logits / layout.logits_divisor
     logit = raw[target_id] - (raw[contrast_id] if contrast_id is not None else 0)

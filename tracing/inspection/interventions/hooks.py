@@ -60,15 +60,30 @@ class Edits:
         self.hooks.append((module, "pre", pre))
 
     def replace_output(self, module, rows: Rows, start: int, value) -> None:
-        """The module's output becomes ``value`` from ``start`` on."""
+        """The module's output becomes ``value`` from ``start`` on. An output with the tokens of every row
+        flattened into one axis (OPT's MLP) is read as ``[batch, positions, hidden]``."""
         at, chosen = self.local(start), _select(rows)
+        batch = self._batch_size() if self.layout.family.flat_mlp else None
 
         def post(_module, args, output):
             out = output.clone()
-            out[chosen, at:] = value
+            view = out if batch is None else out.view(batch[0], -1, out.shape[-1])
+            view[chosen, at:] = value
             return out
 
         self.hooks.append((module, "post", post))
+
+    def _batch_size(self) -> list[int]:
+        """A cell holding the batch size of the forward under way (read from the first layer's input)."""
+        if not hasattr(self, "_batch"):
+            self._batch = [1]
+            first = self.layout.layers(self.model)[0]
+
+            def pre(_module, args, kwargs):
+                self._batch[0] = _hidden(args, kwargs).shape[0]
+
+            self.hooks.insert(0, (first, "pre-kwargs", pre))
+        return self._batch
 
     def set_residual(self, module, rows: Rows, position: int, value: torch.Tensor) -> None:
         """A decoder layer's input (the residual stream) at absolute ``position`` becomes ``value`` [hidden]."""

@@ -76,8 +76,8 @@ def _capture(loaded, layout: ModelLayout, into: dict[str, list]) -> Edits:
         def head_inputs(_module, args, layer=layer):
             into["heads"][layer].append(args[0][0].float())
 
-        def mlp_output(_module, args, output, layer=layer):
-            into["mlps"][layer].append(output[0].float())
+        def mlp_output(_module, args, output, layer=layer):  # batch of one; OPT flattens it away
+            into["mlps"][layer].append((output[0] if output.dim() == 3 else output).float())
 
         edits.hooks.append((layout.output_projection(model, layer), "pre", head_inputs))
         edits.hooks.append((layout.mlp(model, layer), "post", mlp_output))
