@@ -18,6 +18,8 @@ from transformers import AttentionInterface
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, AttentionMaskInterface
 
+from model_zoo.seam import attention_implementation
+
 NAME = "momentscope_packed_sdpa"
 
 
@@ -70,4 +72,4 @@ def use_packed_attention(model: torch.nn.Module) -> bool:
         model.set_attn_implementation(NAME)
     except (ValueError, NotImplementedError):
         return False
-    return getattr(model.config, "_attn_implementation", None) == NAME
+    return attention_implementation(model) == NAME

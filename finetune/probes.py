@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from finetune.encoding import prompt_text, response_text
-from model_zoo.seam import base_module
+from model_zoo.seam import attention_implementation, base_module
 from tracing.core.decode import trace_info
 from tracing.core.distribution import describe_step, step_moment
 from tracing.core.sampling import forced_choice
@@ -68,7 +68,7 @@ def read_probes(
     top-k as ``[token, probability]`` pairs) and each probe's trace (with attention rows, so the Trace page
     can show every panel). The model runs in eval mode with eager attention, then goes back as it was."""
     base = base_module(model)
-    was_training, implementation = model.training, getattr(base.config, "_attn_implementation", None)
+    was_training, implementation = model.training, attention_implementation(base)
     model.eval()
     if implementation != "eager" and hasattr(base, "set_attn_implementation"):
         base.set_attn_implementation("eager")  # the only implementation that returns attention weights

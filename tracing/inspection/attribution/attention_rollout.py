@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from model_zoo.seam import logits_to_keep
+from model_zoo.seam import attention_implementation, logits_to_keep
 from tracing.inspection.attribution.gradients import target_scores
 from tracing.inspection.attribution.registry import AttributionMethod, MethodOutput, register
 from tracing.inspection.attribution.targets import Targets
@@ -30,7 +30,7 @@ class AttentionRollout(AttributionMethod):
 
     def check(self, loaded) -> None:
         super().check(loaded)
-        implementation = getattr(loaded.model.config, "_attn_implementation", "eager")
+        implementation = attention_implementation(loaded.model) or "eager"
         if implementation != "eager":
             raise ValueError(
                 f"{self.label} needs attention weights, and this model runs '{implementation}' attention, which "

@@ -26,17 +26,19 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
-from model_zoo.seam import forward_keywords
+from model_zoo.seam import attention_used, forward_keywords
 from tracing.inspection.attribution.targets import NO_CONTRAST, Targets
+
+GRADIENT_ATTENTION = "sdpa"  # the attention implementation gradient methods run (fused: a cheaper backward)
 
 
 @contextmanager
 def model_session(loaded, for_gradients: bool = False) -> Iterator[torch.nn.Module]:
     """Holds the model's lock, in eval mode, with parameters frozen (no weight gradients); restores both.
 
-    ``for_gradients``: also switch to fused (sdpa) attention where the model has it, undone afterwards, even
-    on error (the zoo loads eager attention because tracing and attention rollout read the attention weights;
-    gradient methods do not, and SDPA's backward is cheaper).
+    ``for_gradients``: also switch to ``GRADIENT_ATTENTION`` where the model has it (the seam's
+    `attention_used`), undone afterwards, even on error (the zoo loads eager attention because tracing and
+    attention rollout read the attention weights; gradient methods do not, and SDPA's backward is cheaper).
     """
     with loaded.lock:
         model = loaded.model
@@ -45,27 +47,13 @@ def model_session(loaded, for_gradients: bool = False) -> Iterator[torch.nn.Modu
         model.eval()
         for parameter in trainable:
             parameter.requires_grad_(False)
-        restore_attention = _switch_attention(model, "sdpa") if for_gradients else None
         try:
-            yield model
+            with attention_used(model, GRADIENT_ATTENTION if for_gradients else None):
+                yield model
         finally:
-            if restore_attention is not None:
-                model.set_attn_implementation(restore_attention)
             for parameter in trainable:
                 parameter.requires_grad_(True)
             model.train(was_training)
-
-
-def _switch_attention(model, attention: str | None) -> str | None:
-    """Switches the attention implementation; returns the one to restore, or None when nothing changed."""
-    current = getattr(getattr(model, "config", None), "_attn_implementation", None)
-    if attention is None or current is None or current == attention or not hasattr(model, "set_attn_implementation"):
-        return None
-    try:
-        model.set_attn_implementation(attention)
-    except (ValueError, ImportError, NotImplementedError):  # the model does not support it: keep its own
-        return None
-    return current
 
 
 class TargetScorer:

@@ -125,7 +125,7 @@ def test_gradient_methods_give_the_eager_attention_numbers_and_restore_it_on_err
 
     ids, p = sequence
     fused = attribute_position(smollm, ids, p, method="integrated_gradients", settings=AttributionSettings(n_steps=4))
-    monkeypatch.setattr(scoring, "_switch_attention", lambda model, attention: None)  # stay on eager
+    monkeypatch.setattr(scoring, "GRADIENT_ATTENTION", None)  # stay on eager
     eager = attribute_position(smollm, ids, p, method="integrated_gradients", settings=AttributionSettings(n_steps=4))
     assert relative_error(fused.scores, eager.scores) <= 1e-3
     monkeypatch.undo()
