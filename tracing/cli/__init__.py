@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from tracing.cli.classify_command import SUBCOMMANDS as CLASSIFY_COMMANDS
 from tracing.cli.evaluate_command import SUBCOMMANDS as EVALUATE_COMMANDS
 from tracing.cli.experiment_commands import SUBCOMMANDS as EXPERIMENT_COMMANDS
 from tracing.cli.intervention_commands import SUBCOMMANDS as INTERVENTION_COMMANDS
@@ -28,6 +29,7 @@ SUBCOMMANDS: dict[str, Subcommand] = (
     | LESSON_COMMANDS
     | EVALUATE_COMMANDS
     | STEERING_COMMANDS
+    | CLASSIFY_COMMANDS
 )
 
 

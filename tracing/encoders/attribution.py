@@ -18,7 +18,7 @@ import torch
 from captum.attr import FeatureAblation, IntegratedGradients, LayerGradientXActivation, Saliency
 
 from tracing.encoders.decision import EncodedText, check_classifier, encode, label_names
-from tracing.encoders.results import EncoderAttribution
+from tracing.encoders.results import ENCODER_METHOD_NAMES, EncoderAttribution
 from tracing.inspection.attribution import AttributionSettings, get_method
 from tracing.inspection.attribution.targets import resolve_baseline_id
 
@@ -119,12 +119,9 @@ def _feature_ablation(score: ClassScore, settings: AttributionSettings):
 
 
 # The project's attribution methods (by their registered names) as they run on an encoder's decision.
-ENCODER_METHODS: dict[str, Callable] = {
-    "integrated_gradients": _integrated_gradients,
-    "input_x_gradient": _input_x_gradient,
-    "saliency": _saliency,
-    "feature_ablation": _feature_ablation,
-}
+ENCODER_METHODS: dict[str, Callable] = dict(
+    zip(ENCODER_METHOD_NAMES, (_integrated_gradients, _input_x_gradient, _saliency, _feature_ablation), strict=True)
+)
 
 
 def encoder_method_labels() -> dict[str, str]:

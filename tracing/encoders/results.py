@@ -14,6 +14,9 @@ import numpy as np
 
 from tracing.inspection.interventions.results import _decode, _encode
 
+# The attribution methods an encoder runs (names of `tracing.inspection.attribution`'s registry).
+ENCODER_METHOD_NAMES = ("integrated_gradients", "input_x_gradient", "saliency", "feature_ablation")
+
 
 def softmax(logits: np.ndarray) -> np.ndarray:
     shifted = logits.astype(np.float64) - logits.max()

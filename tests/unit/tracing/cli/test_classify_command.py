@@ -1,0 +1,55 @@
+"""``python -m tracing classify`` on a tiny classifier folder: the printed probabilities equal a plain
+transformers forward of the folder, the per-token scores equal the engine's, and bad input ends with one line
+and exit code 2."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import torch
+
+from tests.unit.tracing.conftest import run_cli
+from tests.unit.tracing.encoders.conftest import LABELS, encoder_folders, encoder_tokenizer  # noqa: F401
+from tracing.encoders.attribution import attribute_decision
+from tracing.encoders.decision import load_classifier
+
+TEXT, PAIR = "a quiet film with a wonderful ending", "would watch again"
+
+
+def test_classify_prints_the_probabilities_and_scores(capsys, encoder_folders):  # noqa: F811
+    from transformers import AutoModelForSequenceClassification
+
+    folder = encoder_folders["bert"]
+    code, out, err = run_cli(
+        capsys, "classify", "--model", folder, "--text", TEXT, "--pair", PAIR,
+        "--attribute", "integrated_gradients", "--label", "positive", "--json", "--device", "cpu",
+    )  # fmt: skip
+    assert code == 0, err
+    result = json.loads(out)
+    plain = AutoModelForSequenceClassification.from_pretrained(folder, attn_implementation="eager").eval()
+    tokenizer = load_classifier(folder, device="cpu").tokenizer
+    with torch.inference_mode():
+        probs = plain(**tokenizer(TEXT, PAIR, return_tensors="pt")).logits[0].softmax(-1).numpy()
+    assert list(result["probabilities"]) == LABELS
+    np.testing.assert_allclose(list(result["probabilities"].values()), probs, atol=1e-5)
+    engine = attribute_decision(load_classifier(folder, device="cpu"), TEXT, LABELS.index("positive"), pair=PAIR)
+    np.testing.assert_allclose(result["attribution"]["scores"], engine.scores, atol=1e-5)
+    assert len(result["tokens"]) == len(result["attribution"]["scores"])
+
+
+def test_classify_prints_a_table(capsys, encoder_folders):  # noqa: F811
+    code, out, err = run_cli(capsys, "classify", "--model", encoder_folders["distilbert"], "--text", TEXT)
+    assert code == 0, err
+    assert all(name in out for name in LABELS)
+
+
+def test_bad_input_is_one_line_and_exit_code_2(capsys, encoder_folders, tmp_path):  # noqa: F811
+    folder = encoder_folders["bert"]
+    code, _, err = run_cli(capsys, "classify", "--model", folder, "--text", TEXT, "--label", "happy")
+    assert code == 2 and "'happy' is not one of this model's classes" in err
+    code, _, err = run_cli(capsys, "classify", "--model", folder, "--text", "  ")
+    assert code == 2 and "--text is empty" in err
+    (tmp_path / "config.json").write_text(json.dumps({"architectures": ["LlamaForCausalLM"]}))
+    code, _, err = run_cli(capsys, "classify", "--model", str(tmp_path), "--text", TEXT)
+    assert code == 2 and "not a sequence classifier" in err

@@ -1,0 +1,90 @@
+"""``python -m tracing classify``: a sequence classifier's decision on a text (and an optional second segment),
+and with ``--attribute`` each input token's score, so the numbers can be checked outside the app."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from tracing.cli.options import Subcommand, UsageError, quoted
+from tracing.encoders.results import ENCODER_METHOD_NAMES
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="a classifier: zoo id, adapter id, folder or hub id")
+    parser.add_argument("--text", required=True, help="the text to classify")
+    parser.add_argument("--pair", default=None, help="a second segment, for pair tasks")
+    parser.add_argument("--attribute", choices=ENCODER_METHOD_NAMES, default=None, help="per-token scores")
+    parser.add_argument("--label", default=None, help="the class explained (name or index; default: predicted)")
+    parser.add_argument("--contrast", default=None, help="explain logit(label) - logit(this class)")
+    parser.add_argument("--device", default=None, help="cpu, cuda, mps (default: the best available)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+
+
+def load_classifier(model_id: str, device: str | None):
+    """The classifier loader (a module-level name, so tests can hand in a model already loaded)."""
+    from tracing.encoders.decision import load_classifier as load
+
+    return load(model_id, device)
+
+
+def _class(decision, value: str | None, what: str) -> int | None:
+    if value is None:
+        return None
+    try:
+        return decision.label_index(value)
+    except ValueError as exc:
+        raise UsageError(f"--{what}: {exc}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    from tracing.encoders.attribution import attribute_decision
+    from tracing.encoders.decision import decide
+
+    if not args.text.strip():
+        raise UsageError("--text is empty: give the text to classify.")
+    loaded = load_classifier(args.model, args.device)
+    decision = decide(loaded, args.text, args.pair)
+    label = _class(decision, args.label, "label")
+    label = decision.predicted if label is None else label
+    contrast = _class(decision, args.contrast, "contrast")
+    result = {
+        "model": decision.model,
+        "labels": decision.labels,
+        "probabilities": {name: float(p) for name, p in zip(decision.labels, decision.probs, strict=True)},
+        "predicted": decision.labels[decision.predicted],
+        "tokens": decision.tokens,
+    }
+    if args.attribute:
+        attribution = attribute_decision(loaded, args.text, label, args.attribute, pair=args.pair, contrast=contrast)
+        result["attribution"] = {
+            "method": attribution.method,
+            "label": decision.labels[label],
+            "contrast": None if contrast is None else decision.labels[contrast],
+            "scores": [float(s) for s in attribution.scores],
+            "target_score": attribution.target_score,
+            "delta": attribution.delta,
+        }
+    print(json.dumps(result, ensure_ascii=False, indent=2) if args.json else _table(result))
+    return 0
+
+
+def _table(result: dict) -> str:
+    lines = [f"{result['model']}: {result['predicted']}", ""]
+    lines += [f"{name:<20} {p:8.4f}" for name, p in result["probabilities"].items()]
+    attribution = result.get("attribution")
+    if attribution:
+        what = attribution["label"] + (f" rather than {attribution['contrast']}" if attribution["contrast"] else "")
+        gap = "" if attribution["delta"] is None else f"   completeness gap {attribution['delta']:+.5f}"
+        lines += ["", f"{attribution['method']} of {what}: score {attribution['target_score']:+.4f}{gap}"]
+        lines += [f"{quoted(t, 18):<20} {s:+.4f}" for t, s in zip(result["tokens"], attribution["scores"], strict=True)]
+    return "\n".join(lines)
+
+
+SUBCOMMANDS: dict[str, Subcommand] = {
+    "classify": Subcommand(
+        help="a classifier's class probabilities for a text (and per-token attributions)",
+        add_arguments=add_arguments,
+        run=run,
+    ),
+}
