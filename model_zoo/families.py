@@ -2,9 +2,9 @@
 output projection, MLP and norms live, how its logits are post-processed, and whether attention and MLP run
 in sequence or side by side.
 
-Every intervention and lens (contributions, ablation, knockout, patching, commitment, logit lens, attention
-rollout) reads these entries through `model_zoo.layout.ModelLayout`; none spells a module path. Adding a family
-is one entry here and one row of the tiny-model suite (`tests/unit/model_zoo/test_families.py`). Module paths
+Every intervention and lens (contributions, ablation, knockout, patching, commitment, logit lens) reads these
+entries through `model_zoo.layout.ModelLayout`; none spells a module path. Adding a family is one entry here
+and one tiny config in the suite that proves it (`SUITE`); `python -m model_zoo families` prints the coverage. Module paths
 are those of transformers 5 (``models/<family>/modeling_<family>.py``). Torch-free: a page asks
 `has_known_layout` of a trace's architecture.
 """
@@ -158,3 +158,37 @@ def missing_layout_reason(architecture: str | None, unknown: str | None = None) 
         f"{named} has no family description here (where its heads, norms, MLPs and logit post-processing live; "
         f"known: {known}), so its heads cannot be decomposed, ablated or patched."
     )
+
+
+SUITE = "tests/unit/tracing/inspection/test_families.py"
+# feature -> the test of SUITE that proves it on every family's tiny random model (parametrised by family)
+FEATURES = {
+    "trace": "test_the_trace_equals_a_plain_forward",
+    "contributions": "test_contributions_add_up_to_the_models_logit",
+    "head ablation": "test_a_head_ablation_equals_its_columns_zeroed_in_a_copy",
+    "knockout": "test_a_knockout_equals_the_run_with_those_keys_masked",
+    "patching": "test_patching_restores_the_clean_run",
+    "logit lens": "test_the_logit_lens_last_row_is_the_output",
+    "commitment": "test_commitment_ends_in_each_moments_own_rank",
+}
+
+
+def _shape(family: Family) -> list[str]:
+    blocks = "parallel" if family.parallel else f"per {family.parallel_flag}" if family.parallel_flag else "sequential"
+    post = "frozen" if family.post_norms else "-"
+    logits = ", ".join(
+        text for text, present in (("divided", family.logits_divisor), ("soft-capped", family.logit_softcap)) if present
+    )
+    return [family.norm, blocks, post, logits or "-"]
+
+
+def coverage_table() -> str:
+    """The family x feature table (markdown), one row per registered family; each ✓ is the feature's test
+    in `SUITE` with that family's parameter, e.g. ``test_patching_restores_the_clean_run[gpt2]``."""
+    header = ["family", "norm", "blocks", "post-norms", "logits", *FEATURES]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name, family in sorted(FAMILIES.items()):
+        lines.append("| " + " | ".join([f"`{name}`", *_shape(family), *["✓"] * len(FEATURES)]) + " |")
+    lines += ["", f"Each ✓ is `{SUITE}::<test>[<family>]`, the test of its column:", ""]
+    lines += [f"- {feature}: `{test}`" for feature, test in FEATURES.items()]
+    return "\n".join(lines)

@@ -10,11 +10,12 @@ Weights get noise on top of the initialisation, so norms have non-unit gains and
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import pytest
 import torch
 
-from model_zoo.families import FAMILIES
+from model_zoo.families import FAMILIES, FEATURES, SUITE, coverage_table
 from model_zoo.layout import layout_of_model, layout_problem
 from tracing.core.decode import trace_generation
 from tracing.core.trace import DecodingSettings
@@ -55,8 +56,15 @@ CONFIGS = {
 }
 
 
-def test_every_family_has_a_tiny_model_here():
+def test_every_family_has_a_tiny_model_here_and_the_coverage_table_names_these_tests():
     assert set(CONFIGS) == set(FAMILIES)
+    assert Path(__file__).resolve() == Path(__file__).resolve().parents[4] / SUITE
+    for feature, test in FEATURES.items():
+        assert callable(globals().get(test)), f"{feature}: {test} is not a test of this suite"
+    rows = [line for line in coverage_table().splitlines() if line.startswith("| `")]
+    assert [row.split("`")[1] for row in rows] == sorted(FAMILIES)
+    assert all(row.count("✓") == len(FEATURES) for row in rows)
+    assert coverage_table() in (Path(__file__).resolve().parents[4] / "README.md").read_text(encoding="utf-8")
 
 
 @pytest.fixture(scope="session")
