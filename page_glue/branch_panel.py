@@ -2,9 +2,8 @@
 or typed), decode on from there, and walk the tree of branches.
 
 The panel takes the trace page's moment as its own, so a branch and the trace it came from are looked at
-through one moment selector. A session keeps one `BranchTree` per trace it has branched (the last few), each
-in the process's trace store (``Held``) under the trace's key, so a tree is found again after its trace was
-spilled and read back; a trace not branched yet shows a tree of its own alone, kept nowhere.
+through one moment selector. The session's trees are kept by `branch_trees`; a toggle swaps the token
+controls for steering's (`steering_panel`).
 """
 
 from __future__ import annotations
@@ -15,42 +14,17 @@ import streamlit as st
 
 from components.branch_view import branch_strip, node_label
 from components.compare_sides import head_picker
-from page_glue.session_memory import BRANCH_TREE_CODEC, hold
+from page_glue.branch_trees import PENDING, keep_tree, tree_for
 from page_glue.side_panels import moment_side
+from page_glue.steering_panel import steering_controls
 from page_glue.trace_cache import CurrentTrace
-from page_glue.trace_store import Held
 from tracing.core.trace import Trace
 from tracing.experiments.branch import grow_branch, token_ids_for
-from tracing.experiments.branch_tree import BranchTree, forced_moments
+from tracing.experiments.branch_tree import INTERVENTION_KEY, BranchTree, first_departure, forced_moments
 
-TREES = "branch_trees"  # list[tuple[trace key, Held[BranchTree]]], newest last
-PENDING = "branch_pending"  # node id to select on the next run (a new branch)
 ERROR = "branch_error"
 OPEN_KEY = "branch_open"  # whether the branch expander is open
-KEPT_TREES = 4
 TYPED = -1  # the "type a token" choice
-
-
-def held_tree(trace_key: str) -> Held[BranchTree] | None:
-    """The session's kept tree of the trace under ``trace_key``, if it was branched."""
-    return next((held for key, held in st.session_state.get(TREES, []) if key == trace_key), None)
-
-
-def tree_for(current: CurrentTrace) -> BranchTree:
-    """The session's tree of this trace: the kept one, or the trace alone."""
-    held = held_tree(current.key)
-    return held.get() if held is not None else BranchTree.from_trace(current.trace)
-
-
-def keep_tree(trace_key: str, tree: BranchTree) -> None:
-    """Keeps a tree that has just grown (a changed tree is put back, so a spill writes the new branch)."""
-    held = held_tree(trace_key)
-    if held is not None:
-        held.update(tree)
-        return
-    trees: list = st.session_state.setdefault(TREES, [])
-    trees.append((trace_key, hold(tree, BRANCH_TREE_CODEC)))
-    del trees[:-KEPT_TREES]
 
 
 def grow(current: CurrentTrace, loaded, node_id: str, moment: int, key: str, picker_key: str) -> None:
@@ -137,7 +111,10 @@ def branch_panel(loaded, current: CurrentTrace, moment_index: int) -> None:
         if moment_index >= len(node.trace.moments):
             st.info(f"This branch has {len(node.trace.moments)} moments; pick an earlier moment to branch it.")
             return
-        branch_controls(current, tree, loaded, node.id, moment_index, key)
+        if st.toggle("Steer instead of forcing a token", key=f"{key}_steer"):
+            steering_controls(current, node.trace, loaded, node.id, moment_index, f"{key}_node")
+        else:
+            branch_controls(current, tree, loaded, node.id, moment_index, key)
         if node.parent is not None:
             branch_view(tree.node(node.parent).trace, node.trace, node.moment, moment_index)
 
@@ -146,6 +123,10 @@ def branch_view(parent: Trace, child: Trace, branch_moment: int, moment: int) ->
     """The branch and the trace it came from, each at the shared moment."""
     st.markdown(f"**Parent:** {parent.text!r}")
     branch_strip(child, moment, shared_until=branch_moment)
+    if marks := child.info.get(INTERVENTION_KEY):
+        departure = first_departure(parent, child)
+        where = "never departs from its parent" if departure is None else f"first departs at moment {departure}"
+        st.caption(f"{marks['label']}: this path {where}; each side below shows its own probabilities.")
     forced = moment in forced_moments(child)
     head = head_picker(child, "branch_att")
     cols = st.columns(2, gap="medium", border=True)

@@ -2,13 +2,13 @@
 decoded together, the strengths as the rows of one batch (one forward per step for all of them).
 
 Every row reads the same prefix, so no padding is needed; each row's hook adds its own strength. Strength 0
-is always a row: the unsteered path the others are compared with. `SteeringSweep` loads without torch.
+is always a row: the unsteered path the others are compared with (`results.SteeringSweep`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -17,37 +17,9 @@ from tracing.core.tokens import readable_tokens
 from tracing.core.trace import Trace
 from tracing.experiments.branch import check_branch_point
 from tracing.inspection.steering.apply import Steering, steered, steering_start
+from tracing.inspection.steering.results import SteeringSweep
 
 MAX_ROWS = 64
-
-
-@dataclass
-class SteeringSweep:
-    """Rows = strengths (ascending, 0 among them), columns = moments ``first_moment`` on."""
-
-    label: str
-    first_moment: int
-    strengths: list[float]  # [rows]
-    token_ids: np.ndarray  # int64 [rows, steps]: the greedy choice
-    tokens: list[list[str]]  # [rows][steps]
-    probs: np.ndarray  # float32 [rows, steps]: its probability under the steered model
-
-    @property
-    def baseline(self) -> int:
-        return self.strengths.index(0.0)
-
-    @property
-    def changed(self) -> np.ndarray:
-        """bool ``[rows, steps]``: where a row's token differs from the unsteered row's."""
-        return self.token_ids != self.token_ids[self.baseline]
-
-    def first_departures(self) -> list[int | None]:
-        """Per row, the first moment whose token differs from the unsteered path's (None: never)."""
-        found = []
-        for row in self.changed:
-            hits = np.flatnonzero(row)
-            found.append(int(self.first_moment + hits[0]) if hits.size else None)
-        return found
 
 
 def sweep_strengths(strengths: Sequence[float]) -> list[float]:
