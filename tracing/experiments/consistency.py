@@ -159,7 +159,7 @@ def consistency(
         raise ValueError("Consistency needs sampling: under greedy decoding every path is the same path.")
     first_seed = settings.seed if settings.seed is not None else 0
     seeds = [first_seed + i for i in range(n_paths)]
-    from tracing.core.batch import trace_all  # here, so the result types above load without torch
+    from tracing.core.decode_many import trace_all  # here, so the result types above load without torch
 
     paths = trace_all(loaded, [(prompt, replace(settings, seed=seed)) for seed in seeds])  # batched
     answers = [extract_answer(p.text, answer_pattern) for p in paths]

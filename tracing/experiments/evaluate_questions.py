@@ -13,7 +13,7 @@ from pathlib import Path
 
 from datafiles.answers import AnswerRule, FoundAnswer
 from model_zoo.batching import MAX_ROWS
-from tracing.core.batch import trace_all
+from tracing.core.decode_many import trace_all
 from tracing.core.trace import DecodingSettings, Trace
 from tracing.experiments.consistency import majority_answer
 from tracing.experiments.departure import departures_of_greedy_traces, reference_ids

@@ -6,7 +6,7 @@ import pytest
 
 from tests.conftest import CJK_PROMPT
 from tests.unit.model_zoo.test_batching import assert_same_trace, solo
-from tracing.core.batch import trace_all
+from tracing.core.decode_many import trace_all
 from tracing.core.trace import DecodingSettings
 
 pytestmark = pytest.mark.slow
