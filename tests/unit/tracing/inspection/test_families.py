@@ -233,3 +233,10 @@ def test_the_page_says_where_a_norm_is_frozen_or_a_cap_applies(family):
     name, note = loaded.architecture, loaded.layout.decomposition_note or ""
     assert ("freezes it at its actual scale" in note) == (name in {"gemma2", "gemma3_text", "olmo2"})
     assert ("soft-capped" in note) == (name in {"gemma2", "gemma3_text"})
+
+
+def test_the_command_prints_the_table(capsys):
+    from model_zoo.__main__ import main
+
+    assert main(["families"]) == 0
+    assert capsys.readouterr().out.strip() == coverage_table().strip()
