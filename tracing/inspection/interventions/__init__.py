@@ -9,7 +9,7 @@
 - `continue_under`: decode on under an intervention, as a branch beside its parent.
 
 Result types (`results.py`) and specs (`specs.py`) load without torch; the hooks (`hooks.py`) reach the model
-through its `model_zoo.attention_layout.AttentionLayout`. The functions load (with torch) on first use, so
+through its family description bound to it (`model_zoo.layout.ModelLayout`). The functions load (with torch) on first use, so
 the result types and specs import without torch.
 """
 
