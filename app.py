@@ -17,6 +17,7 @@ HERE = Path(__file__).parent
 PAGES = [
     ("pages/trace.py", "Trace", ":material/timeline:", None),
     ("pages/gallery.py", "Gallery", ":material/school:", None),
+    ("pages/classify.py", "Classify", ":material/label:", None),
     ("pages/compare.py", "Compare", ":material/compare_arrows:", None),
     ("pages/evaluate.py", "Evaluate", ":material/fact_check:", None),
     ("pages/fine_tune.py", "Fine-tune", ":material/model_training:", "finetune"),

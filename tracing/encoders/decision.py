@@ -42,12 +42,15 @@ def _checkpoint_config(entry) -> dict:
     return {}
 
 
-def load_classifier(model_id: str, device: str | None = None, *, fresh_labels: int = FRESH_HEAD_LABELS):
+def load_classifier(
+    model_id: str, device: str | None = None, *, fresh_labels: int = FRESH_HEAD_LABELS, progress=None
+):
     """A sequence classifier by zoo id, folder or hub id.
 
     A checkpoint saved as ``*ForSequenceClassification`` loads with its own head and labels; a classifier
     adapter with its trained head and label names; a bare encoder (``minilm-l6``) gets an untrained head of
-    ``fresh_labels`` classes, drawn from a fixed seed so that every load of it gives the same numbers."""
+    ``fresh_labels`` classes, drawn from a fixed seed so that every load of it gives the same numbers (an
+    adapter's base, loaded on its own, gets that same untrained head). ``progress``: `load_model`'s."""
     entry = resolve(model_id)
     num_labels = None
     if entry.source in ("local", "hub"):
@@ -66,7 +69,7 @@ def load_classifier(model_id: str, device: str | None = None, *, fresh_labels: i
         num_labels = fresh_labels
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(FRESH_HEAD_SEED)
-        return load_model(entry, device=device, num_labels=num_labels)
+        return load_model(entry, device=device, num_labels=num_labels, progress=progress)
 
 
 def label_names(loaded) -> list[str]:

@@ -137,3 +137,21 @@ def test_bad_requests_say_what_is_wrong(family):
         attribute_decision(loaded, TEXT, 1, contrast=1)
     with pytest.raises(ValueError, match="not a head"):
         ablate(loaded, TEXT, 0, 9)
+
+
+def test_a_classifier_adapter_is_explained_through_its_lora(tmp_path, monkeypatch):
+    """A fine-tune's classifier (LoRA on the output denses too): its decision equals the peft model's own
+    forward, its contributions add up, and it differs from its base with the same (untrained) head."""
+    from tests.tiny_classifier_adapter import CLASSIFIER_LABELS, make_tiny_classifier
+
+    monkeypatch.setenv("MOMENTSCOPE_HOME", str(tmp_path))
+    loaded = load_classifier(make_tiny_classifier(tmp_path), device="cpu")
+    base = load_classifier("minilm-l6", device="cpu", fresh_labels=2)
+    decision = decide(loaded, TEXT)
+    assert decision.labels == CLASSIFIER_LABELS and decision.model == loaded.identity.name
+    with torch.inference_mode():
+        reference = loaded.model(**loaded.tokenizer(TEXT, return_tensors="pt")).logits[0].softmax(-1)
+    np.testing.assert_allclose(decision.probs, reference.numpy(), atol=1e-5)
+    assert np.abs(decide(base, TEXT).probs - decision.probs).max() > 1e-3
+    result = decision_contributions(loaded, TEXT, 1, contrast=0)
+    assert result.gap == pytest.approx(0.0, abs=1e-3 * max(1.0, abs(result.logit)))

@@ -1,0 +1,110 @@
+"""What the Classify page shares with the engine: the process's classifiers (loaded once, shared by every
+session, as `page_glue.models` shares decoders) and each view of a decision computed on request and kept per
+process (`page_glue.intervention_cache.remembered`), keyed by model, text, pair and the view's settings."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from model_zoo import ModelLoadError, load_catalog, resolve
+from model_zoo.device import use_threads_beside_a_server
+from model_zoo.kinds import ENCODER
+from model_zoo.shared_loads import SharedModels
+from page_glue.intervention_cache import remembered
+from page_glue.models import _wait_showing_progress
+from tracing.encoders.results import Decision, EncoderAblation, EncoderAttribution, EncoderContributions
+
+CLASSIFIERS = SharedModels(
+    lambda model_id, progress: _load(model_id, progress), keep=3, before_load=use_threads_beside_a_server
+)
+
+
+CLASSES = " with classes: "  # a base asked for with as many classes as its fine-tune: "<id> with classes: 3"
+
+
+def _load(key: str, progress):
+    from tracing.encoders.decision import FRESH_HEAD_LABELS, load_classifier
+
+    model_id, _, count = key.partition(CLASSES)
+    return load_classifier(model_id, fresh_labels=int(count or FRESH_HEAD_LABELS), progress=progress)
+
+
+def base_key(base: str, classes: int) -> str:
+    """The id under which a fine-tune's base is loaded with an (untrained) head of the fine-tune's classes."""
+    return f"{base}{CLASSES}{classes}"
+
+
+def classifier_ids() -> list[str]:
+    """The zoo's encoders: the offline one and every classifier adapter a fine-tune registered."""
+    try:
+        return [entry.id for entry in load_catalog() if entry.kind == ENCODER.name]
+    except (OSError, ValueError):
+        return []
+
+
+def base_of(model_id: str) -> str | None:
+    """The base a classifier adapter was trained from (None for a model that is no adapter)."""
+    try:
+        entry = resolve(model_id)
+    except ModelLoadError:
+        return None
+    return entry.base if entry.source == "adapter" else None
+
+
+def get_classifier(model_id: str):
+    """The loaded classifier (its load's progress shown while it runs); None with a shown error."""
+    try:
+        job = CLASSIFIERS.request(model_id)
+        _wait_showing_progress(job, slow=resolve(model_id.partition(CLASSES)[0]).needs_download)
+        return job.result()
+    except ModelLoadError as exc:
+        st.error(str(exc), icon=":material/error:")
+        return None
+
+
+def decision_for(model_id: str, loaded, text: str, pair: str | None) -> Decision:
+    from tracing.encoders.decision import decide
+
+    return remembered("decision", (model_id, text, pair), lambda: decide(loaded, text, pair))
+
+
+def attribution_for(
+    model_id: str, loaded, text: str, pair: str | None, label: int, method: str, contrast: int | None
+) -> EncoderAttribution:
+    from tracing.encoders.attribution import attribute_decision
+
+    return remembered(
+        "encoder attribution",
+        (model_id, text, pair, label, method, contrast),
+        lambda: attribute_decision(loaded, text, label, method, pair=pair, contrast=contrast),
+    )
+
+
+def contributions_for(
+    model_id: str, loaded, text: str, pair: str | None, label: int, contrast: int | None
+) -> EncoderContributions:
+    from tracing.encoders.contributions import decision_contributions
+
+    return remembered(
+        "encoder contributions",
+        (model_id, text, pair, label, contrast),
+        lambda: decision_contributions(loaded, text, label, pair=pair, contrast=contrast),
+    )
+
+
+def ablation_for(model_id: str, loaded, text: str, pair: str | None, layer: int, head: int | None) -> EncoderAblation:
+    from tracing.encoders.ablation import ablate
+
+    return remembered(
+        "encoder ablation", (model_id, text, pair, layer, head), lambda: ablate(loaded, text, layer, head, pair=pair)
+    )
+
+
+def moved_heads(base: Decision, tuned: Decision, count: int = 5) -> list[tuple[int, int, float]]:
+    """The heads whose attention changed most from base to fine-tuned on the same text: (layer, head, mean
+    total-variation distance between their attention rows), largest first."""
+    a, b = base.attention.astype(np.float32), tuned.attention.astype(np.float32)
+    distance = 0.5 * np.abs(a - b).sum(-1).mean(-1)  # [layers, heads]
+    order = np.argsort(distance, axis=None)[::-1][:count]
+    return [(int(i // distance.shape[1]), int(i % distance.shape[1]), float(distance.flat[i])) for i in order]

@@ -1,0 +1,57 @@
+"""Classify page: an encoder's one moment, the decision of a sequence classifier on a text (and a second
+segment), opened panel by panel as the Trace page opens a decoder's moment; a fine-tuned classifier beside
+its base."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from page_glue.classifier_glue import base_key, base_of, classifier_ids, get_classifier
+from page_glue.classifier_panels import (
+    ablation_panel,
+    attention_panel,
+    attribution_panel,
+    compare_panel,
+    contributions_panel,
+    open_decision,
+    probabilities_panel,
+)
+
+DEFAULT_TEXT = "The plot was slow at first, but the ending was wonderful and I would happily watch it again."
+OTHER = "Other: a classifier folder or hub id…"
+MODEL_PARAM = "model"
+TABS_KEY = "cls_tabs"
+
+st.header("Classify", anchor=False)
+st.caption(
+    "A classifier reads the whole text at once and decides: that decision is its one moment. "
+    "Pick a classifier (a fine-tune from the Fine-tune page, or any *ForSequenceClassification folder)."
+)
+choices = classifier_ids()
+asked = st.query_params.get(MODEL_PARAM)
+if asked and asked not in choices:
+    choices.insert(0, asked)
+with st.sidebar:
+    st.subheader("Classifier", anchor=False)
+    index = choices.index(asked) if asked else 0
+    picked = st.selectbox("Classifier", [*choices, OTHER], index=index, key="cls_model", label_visibility="collapsed")
+    model_id = st.text_input("Folder or hub id", key="cls_other").strip() if picked == OTHER else picked
+text = st.text_area("Text", DEFAULT_TEXT, key="cls_text", height=90)
+pair = st.text_input("Second segment (optional, for pair tasks)", key="cls_pair").strip() or None
+
+loaded = get_classifier(model_id) if model_id and text.strip() else None
+if loaded is not None:
+    opened = open_decision(model_id, loaded, text, pair)
+    base = base_of(model_id)
+    panels = {"Probabilities": probabilities_panel, "Attention": attention_panel, "Attributions": attribution_panel,
+              "Contributions": contributions_panel, "Ablation": ablation_panel}  # fmt: skip
+    if base:
+        key = base_key(base, len(opened.decision.labels))
+        panels["Base vs fine-tuned"] = lambda opened: compare_panel(opened, get_classifier(key), key)
+    # only the open tab is drawn (a tab switch reruns the page), as on the Trace page
+    for tab, panel in zip(st.tabs(list(panels), key=TABS_KEY, on_change="rerun"), panels.values(), strict=True):
+        if tab.open:
+            with tab:
+                panel(opened)
+elif not text.strip():
+    st.info("Type a text to classify.")

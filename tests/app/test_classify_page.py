@@ -1,0 +1,62 @@
+"""The Classify page in AppTest on a data home of its own holding a classifier adapter as the Fine-tune page
+registers one: opened by link, its decision shown with the adapter's label names and the probabilities the
+engine gives, every panel drawn without an exception, and the base beside it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.app.conftest import app_test
+from tests.tiny_adapter import temp_home
+from tests.tiny_classifier_adapter import CLASSIFIER_LABELS, make_tiny_classifier
+
+pytestmark = pytest.mark.slow
+PAGE = "pages/classify.py"
+TEXT = "The plot was slow at first, but the ending was wonderful."
+
+
+@pytest.fixture(scope="module")
+def classifier(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as patch:
+        home = temp_home(tmp_path_factory.mktemp("classifier-home"))
+        patch.setenv("MOMENTSCOPE_HOME", str(home))
+        yield make_tiny_classifier(home)
+
+
+def opened_page(classifier, tab: str | None = None):
+    at = app_test(PAGE)
+    at.query_params["model"] = classifier
+    at.session_state["cls_text"] = TEXT
+    if tab:
+        at.session_state["cls_tabs"] = tab
+    return at.run()
+
+
+def test_the_decision_is_the_engines(classifier):
+    from tracing.encoders.decision import decide, load_classifier
+
+    at = opened_page(classifier)
+    assert not at.exception, at.exception
+    assert at.sidebar.selectbox(key="cls_model").value == classifier
+    expected = decide(load_classifier(classifier, device="cpu"), TEXT)
+    shown = next(m.value for m in at.markdown if m.value.startswith("**Decision:**"))
+    assert f"`{CLASSIFIER_LABELS[expected.predicted]}` at {expected.probs.max():.1%}" in shown
+
+
+DRAWN = {"Attention": "**Layer 5, head 0** from the first token", "Attributions": "**Explained:** log p(",
+         "Contributions": "**Model**", "Base vs fine-tuned": "**Heads that moved most:**"}  # fmt: skip
+
+
+@pytest.mark.parametrize("tab", [*DRAWN, "Ablation"])
+def test_every_panel_draws(classifier, tab):
+    at = opened_page(classifier, tab)
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert tab == "Ablation" or any(m.value.startswith(DRAWN[tab]) for m in at.markdown)
+    if tab == "Ablation":
+        assert at.selectbox(key="cls_abl_head").value is None
+    if tab == "Contributions":
+        line = next(m.value for m in at.markdown if m.value.startswith("**Model**"))
+        model, total = (float(part.split()[-1]) for part in line.split(" · ")[:2])
+        assert np.isclose(model, total, atol=1e-3)
