@@ -42,13 +42,16 @@ def open_decision(model_id: str, loaded, text: str, pair: str | None) -> Opened:
 
 
 def class_picker(opened: Opened, key: str) -> tuple[int, int | None]:
-    """The class explained (default: the predicted one) and an optional class it is set against."""
+    """The class explained (default: the predicted one) and an optional class it is set against (default: the
+    runner-up, since a confident classifier's log p is flat near 0 and its gradients vanish)."""
     labels = opened.decision.labels
     left, right = st.columns(2)
     label = left.selectbox("Class explained", range(len(labels)), index=opened.decision.predicted,
                            format_func=labels.__getitem__, key=f"{key}_label")  # fmt: skip
     others = [None, *[i for i in range(len(labels)) if i != label]]
-    contrast = right.selectbox("Rather than", others, format_func=lambda i: "— (log p of the class)" if i is None
+    runner_up = int(np.argsort(opened.decision.logits)[-2]) if len(labels) > 1 else None
+    contrast = right.selectbox("Rather than", others, index=others.index(runner_up) if runner_up in others else 0,
+                               format_func=lambda i: "— (log p of the class)" if i is None
                                else labels[i], key=f"{key}_contrast")  # fmt: skip
     return label, contrast
 
@@ -139,6 +142,7 @@ def compare_panel(opened: Opened, base_loaded, base_key: str) -> None:
     st.caption("Mean total-variation distance between a head's attention rows, base against fine-tuned.")
     method = st.selectbox("Attribution", ENCODER_METHOD_NAMES, format_func=lambda m: get_method(m).label,
                           key="cls_cmp_method")  # fmt: skip
+    label, contrast = class_picker(opened, "cls_cmp")
     for column, side in zip(st.columns(2), (base, opened), strict=True):
         with column:
             st.markdown(f"**{'base' if side is base else opened.model_id}**")
@@ -146,5 +150,5 @@ def compare_panel(opened: Opened, base_loaded, base_key: str) -> None:
             st.plotly_chart(
                 head_grid_figure(summary, *moved[0][:2]), config=PLOT_CONFIG, key=f"cls_cmp_grid_{side is base}"
             )
-            result = attribution_for(side.model_id, side.loaded, side.text, side.pair, tuned.predicted, method, None)
+            result = attribution_for(side.model_id, side.loaded, side.text, side.pair, label, method, contrast)
             attribution_strip(side.decision.tokens, result.scores, side.specials, len(result.scores))

@@ -44,7 +44,7 @@ def test_the_decision_is_the_engines(classifier):
     assert f"`{CLASSIFIER_LABELS[expected.predicted]}` at {expected.probs.max():.1%}" in shown
 
 
-DRAWN = {"Attention": "**Layer 5, head 0** from the first token", "Attributions": "**Explained:** log p(",
+DRAWN = {"Attention": "**Layer 5, head 0** from the first token", "Attributions": "**Explained:** logit(",
          "Contributions": "**Model**", "Base vs fine-tuned": "**Heads that moved most:**"}  # fmt: skip
 
 

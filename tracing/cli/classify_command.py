@@ -16,7 +16,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pair", default=None, help="a second segment, for pair tasks")
     parser.add_argument("--attribute", choices=ENCODER_METHOD_NAMES, default=None, help="per-token scores")
     parser.add_argument("--label", default=None, help="the class explained (name or index; default: predicted)")
-    parser.add_argument("--contrast", default=None, help="explain logit(label) - logit(this class)")
+    parser.add_argument(
+        "--contrast",
+        default=None,
+        help="explain logit(label) - logit(this class) (default: the runner-up; 'none': log p of the label)",
+    )
     parser.add_argument("--device", default=None, help="cpu, cuda, mps (default: the best available)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
 
@@ -47,7 +51,9 @@ def run(args: argparse.Namespace) -> int:
     decision = decide(loaded, args.text, args.pair)
     label = _class(decision, args.label, "label")
     label = decision.predicted if label is None else label
-    contrast = _class(decision, args.contrast, "contrast")
+    contrast = None if (args.contrast or "").lower() == "none" else _class(decision, args.contrast, "contrast")
+    if args.contrast is None and len(decision.labels) > 1:  # a confident log p is flat: its gradients vanish
+        contrast = next(int(i) for i in decision.logits.argsort()[::-1] if int(i) != label)
     result = {
         "model": decision.model,
         "labels": decision.labels,

@@ -23,7 +23,7 @@ def test_classify_prints_the_probabilities_and_scores(capsys, encoder_folders): 
     folder = encoder_folders["bert"]
     code, out, err = run_cli(
         capsys, "classify", "--model", folder, "--text", TEXT, "--pair", PAIR,
-        "--attribute", "integrated_gradients", "--label", "positive", "--json", "--device", "cpu",
+        "--attribute", "integrated_gradients", "--label", "positive", "--contrast", "negative", "--json", "--device", "cpu",
     )  # fmt: skip
     assert code == 0, err
     result = json.loads(out)
@@ -33,9 +33,10 @@ def test_classify_prints_the_probabilities_and_scores(capsys, encoder_folders): 
         probs = plain(**tokenizer(TEXT, PAIR, return_tensors="pt")).logits[0].softmax(-1).numpy()
     assert list(result["probabilities"]) == LABELS
     np.testing.assert_allclose(list(result["probabilities"].values()), probs, atol=1e-5)
-    engine = attribute_decision(load_classifier(folder, device="cpu"), TEXT, LABELS.index("positive"), pair=PAIR)
+    engine = attribute_decision(load_classifier(folder, device="cpu"), TEXT, 2, pair=PAIR, contrast=0)
     np.testing.assert_allclose(result["attribution"]["scores"], engine.scores, atol=1e-5)
     assert len(result["tokens"]) == len(result["attribution"]["scores"])
+    assert result["attribution"]["contrast"] == "negative"
 
 
 def test_classify_prints_a_table(capsys, encoder_folders):  # noqa: F811
