@@ -115,17 +115,18 @@ class ModelLayout:
         module does not compute the family's norm (then parts would not add up)."""
         x = x.double()
         eps = getattr(norm, "variance_epsilon", getattr(norm, "eps", None))
-        weight = getattr(norm, "weight", None)
-        if eps is None or weight is None:
-            raise ValueError(f"{type(norm).__name__} is not a {self.family.norm} norm with a weight.")
+        with weights_at_hand(norm):
+            weight, bias = getattr(norm, "weight", None), getattr(norm, "bias", None)
+            if eps is None or weight is None:
+                raise ValueError(f"{type(norm).__name__} is not a {self.family.norm} norm with a weight.")
+            gain = weight.detach().double().to(x.device) + (1.0 if self.family.norm == "rms_plus_one" else 0.0)
+            bias = torch.zeros_like(gain) if bias is None else bias.detach().double().to(x.device)
+            dtype = weight.dtype
         centred = self.family.norm == "layer"
-        gain = weight.detach().double() + (1.0 if self.family.norm == "rms_plus_one" else 0.0)
         spread = (x - x.mean()).pow(2).mean() if centred else x.pow(2).mean()
-        bias = getattr(norm, "bias", None)
-        bias = torch.zeros_like(gain) if bias is None else bias.detach().double()
         frozen = FrozenNorm(gain, float(torch.rsqrt(spread + eps)), centred, bias)
         with torch.inference_mode():
-            actual = norm(x.to(weight.dtype)[None])[0].double()
+            actual = norm(x.to(dtype)[None])[0].double().to(x.device)
         expected = frozen.apply(x) + bias
         if not torch.allclose(actual, expected, rtol=1e-3, atol=1e-4 * max(1.0, float(expected.abs().max()))):
             raise ValueError(f"{type(norm).__name__} does not compute a plain {self.family.norm} norm here.")
@@ -147,6 +148,14 @@ class ModelLayout:
         if not isinstance(head, int) or isinstance(head, bool) or not 0 <= head < self.num_heads:
             raise ValueError(f"head {head!r} is not a head of this model (0 to {self.num_heads - 1}).")
         return head
+
+
+def weights_at_hand(module):
+    """A context in which ``module``'s own parameters are real tensors on its execution device, also when
+    accelerate offloaded them (``device_map`` with CPU or disk offload keeps them on the meta device)."""
+    from accelerate.utils import align_module_device
+
+    return align_module_device(module)
 
 
 def _walk(module, path: str):

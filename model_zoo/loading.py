@@ -161,13 +161,15 @@ def _check_is_causal_lm(folder: str | Path, entry: ModelEntry, hub_kwargs: dict)
         )
 
 
-def _from_folder(folder: str | Path, entry: ModelEntry, dtype: torch.dtype, num_labels: int | None, **hub_kwargs):
+def _from_folder(
+    folder: str | Path, entry: ModelEntry, dtype: torch.dtype, num_labels: int | None, placement=None, **hub_kwargs
+):
     from transformers import AutoTokenizer
 
     if get_kind(entry.kind).generates:
         _check_is_causal_lm(folder, entry, hub_kwargs)
 
-    kwargs = _model_kwargs(dtype) | hub_kwargs
+    kwargs = _model_kwargs(dtype) | (placement or {}) | hub_kwargs
     if num_labels:
         kwargs["num_labels"] = num_labels
     tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False, **hub_kwargs)
@@ -175,22 +177,22 @@ def _from_folder(folder: str | Path, entry: ModelEntry, dtype: torch.dtype, num_
     return model, tokenizer
 
 
-def _load_wheel_gguf(entry: ModelEntry, dtype, num_labels, progress: Progress):
+def _load_wheel_gguf(entry: ModelEntry, dtype, num_labels, progress: Progress, placement=None):
     folder = package_folder(entry.package)
     gguf_path = folder / entry.file
     if not gguf_path.exists():
         raise ModelLoadError(f"The package '{entry.package}' has no file '{entry.file}'. Reinstall it.")
     cache = converted_folder(conversion_target(entry.id, entry.package), gguf_path, progress)
-    return _from_folder(cache, entry, dtype, num_labels)
+    return _from_folder(cache, entry, dtype, num_labels, placement)
 
 
-def _load_wheel_hf(entry: ModelEntry, dtype, num_labels, progress: Progress):
+def _load_wheel_hf(entry: ModelEntry, dtype, num_labels, progress: Progress, placement=None):
     folder = package_folder(entry.package) / entry.subfolder
-    return _from_folder(folder, entry, dtype, num_labels)
+    return _from_folder(folder, entry, dtype, num_labels, placement)
 
 
-def _load_local(entry: ModelEntry, dtype, num_labels, progress: Progress):
-    return _from_folder(entry.path, entry, dtype, num_labels)
+def _load_local(entry: ModelEntry, dtype, num_labels, progress: Progress, placement=None):
+    return _from_folder(entry.path, entry, dtype, num_labels, placement)
 
 
 def hub_reachable(timeout: float = 3.0) -> bool:
@@ -207,9 +209,9 @@ def hub_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
-def _load_hub(entry: ModelEntry, dtype, num_labels, progress: Progress):
+def _load_hub(entry: ModelEntry, dtype, num_labels, progress: Progress, placement=None):
     try:
-        return _from_folder(entry.repo, entry, dtype, num_labels, local_files_only=True)
+        return _from_folder(entry.repo, entry, dtype, num_labels, placement, local_files_only=True)
     except OSError:
         pass  # not in the local hub cache: download below
     if not hub_reachable():
@@ -219,7 +221,7 @@ def _load_hub(entry: ModelEntry, dtype, num_labels, progress: Progress):
             "'smollm2-135m-instruct'."
         )
     progress(0.1, f"Downloading {entry.repo} from the hub...")
-    return _from_folder(entry.repo, entry, dtype, num_labels)
+    return _from_folder(entry.repo, entry, dtype, num_labels, placement)
 
 
 def name_labels(model, labels: list[str]) -> None:
@@ -228,12 +230,14 @@ def name_labels(model, labels: list[str]) -> None:
     model.config.label2id = {name: i for i, name in enumerate(labels)}
 
 
-def _load_adapter(entry: ModelEntry, dtype, num_labels, progress: Progress):
+def _load_adapter(entry: ModelEntry, dtype, num_labels, progress: Progress, placement=None):
     from peft import PeftModel
 
     base_entry = resolve(entry.base)
     labels = adapter_labels(entry.path)  # a classifier's head has one output per label it was trained on
-    model, tokenizer = LOADERS[base_entry.source](base_entry, dtype, num_labels or len(labels) or None, progress)
+    model, tokenizer = LOADERS[base_entry.source](
+        base_entry, dtype, num_labels or len(labels) or None, progress, placement
+    )
     if labels and len(labels) == model.config.num_labels:
         name_labels(model, labels)
     progress(0.9, "Applying the LoRA adapter...")
@@ -280,8 +284,13 @@ def load_model(
     dtype: torch.dtype | None = None,
     num_labels: int | None = None,
     progress: Progress | None = None,
+    placement: dict | None = None,
 ) -> LoadedModel:
-    """Loads a model by catalog id, hub id or folder. Raises ModelLoadError with a readable message."""
+    """Loads a model by catalog id, hub id or folder. Raises ModelLoadError with a readable message.
+
+    ``placement``: accelerate's keywords for a model bigger than one device (``device_map``, e.g. "auto" or
+    a module -> device dict, ``max_memory``, ``offload_folder``); its modules stay where accelerate dispatched
+    them (several GPUs, or CPU and disk offload) and inputs go to ``device``."""
     entry = model_id if isinstance(model_id, ModelEntry) else resolve(model_id)
     progress = progress or (lambda fraction, message: None)
     chosen = pick_device(device)
@@ -289,9 +298,10 @@ def load_model(
     start = time.perf_counter()
     progress(0.0, f"Loading {entry.id}...")
     try:
-        model, tokenizer = LOADERS[entry.source](entry, dtype, num_labels, progress)
-        model = model.to(chosen).eval()
-        few_rows = use_few_rows_linears(model)
+        model, tokenizer = LOADERS[entry.source](entry, dtype, num_labels, progress, placement)
+        dispatched = bool(placement and placement.get("device_map"))
+        model = (model if dispatched else model.to(chosen)).eval()
+        few_rows = False if dispatched else use_few_rows_linears(model)
     except ModelLoadError:
         raise
     except Exception as exc:  # every library failure becomes one readable message

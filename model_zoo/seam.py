@@ -29,6 +29,14 @@ def forward_keywords(model: torch.nn.Module) -> frozenset[str]:
     return frozenset(inspect.signature(base_module(model).forward).parameters)
 
 
+def input_device(model: torch.nn.Module) -> torch.device:
+    """Where the model's input ids go: its input embeddings' device, or the device accelerate runs them on
+    when it offloaded them (their weights then wait on the meta device)."""
+    embed = base_module(model).get_input_embeddings()
+    execution = getattr(getattr(embed, "_hf_hook", None), "execution_device", None)
+    return torch.device(execution) if execution is not None else embed.weight.device
+
+
 def logits_to_keep(model: torch.nn.Module, count) -> dict:
     """The keyword that limits the logits to the last ``count`` positions (or to the positions in a tensor of
     indices), when the model takes it; else no keyword and the caller slices the logits itself."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from model_zoo.seam import attention_implementation, logits_to_keep
+from model_zoo.seam import attention_implementation, input_device, logits_to_keep
 from tracing.inspection.attribution.gradients import target_scores
 from tracing.inspection.attribution.registry import AttributionMethod, MethodOutput, register
 from tracing.inspection.attribution.targets import Targets
@@ -39,7 +39,7 @@ class AttentionRollout(AttributionMethod):
 
     def run(self, model, targets: Targets) -> MethodOutput:
         length = int(targets.positions.max())
-        ids = targets.ids[:length].to(model.get_input_embeddings().weight.device).unsqueeze(0)
+        ids = targets.ids[:length].to(input_device(model)).unsqueeze(0)
         with torch.no_grad():
             out = model(input_ids=ids, output_attentions=True, use_cache=False, **logits_to_keep(model, 1))
             attentions = out.attentions

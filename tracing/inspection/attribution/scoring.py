@@ -26,7 +26,7 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
-from model_zoo.seam import attention_used, forward_keywords
+from model_zoo.seam import attention_used, forward_keywords, input_device
 from tracing.inspection.attribution.targets import NO_CONTRAST, Targets
 
 GRADIENT_ATTENTION = "sdpa"  # the attention implementation gradient methods run (fused: a cheaper backward)
@@ -43,7 +43,9 @@ def model_session(loaded, for_gradients: bool = False) -> Iterator[torch.nn.Modu
     with loaded.lock:
         model = loaded.model
         was_training = model.training
-        trainable = [p for p in model.parameters() if p.requires_grad]
+        # accelerate's offload (device_map) makes the weights it brings in for an inference-mode forward
+        # inference tensors, replaced at the next forward: those are not the model's to restore
+        trainable = [p for p in model.parameters() if p.requires_grad and not p.is_inference()]
         model.eval()
         for parameter in trainable:
             parameter.requires_grad_(False)
@@ -63,7 +65,7 @@ class TargetScorer:
         self.model = model
         self.targets = targets
         self.length = int(length or targets.positions.max())
-        device = model.get_input_embeddings().weight.device
+        device = input_device(model)
         self.device = device
         self.ids = targets.ids[: self.length].to(device)
         self.logit_rows = torch.as_tensor(targets.positions - 1, device=device)

@@ -19,6 +19,7 @@ import time
 import numpy as np
 import torch
 
+from model_zoo.layout import weights_at_hand
 from tracing.core.tokens import readable_token
 from tracing.core.trace import Trace
 from tracing.inspection.interventions.moment import MomentRead, layout_of, moment_prefix, read_moment
@@ -83,14 +84,14 @@ def contributions_at(loaded, prefix, target_id: int, contrast_id: int | None = N
     heads, biases, mlps = _through_out_norms(loaded, read, *head_outputs(loaded, read))
     final = layout.freeze(layout.final_norm(loaded.base_model), read.final_residual)
     unembedding = loaded.base_model.get_output_embeddings()
-    rows = unembedding.weight.detach().double()
-    vector = (rows[target_id] - (rows[contrast_id] if contrast_id is not None else 0)) / layout.logits_divisor
+    with weights_at_hand(unembedding):
+        rows = unembedding.weight.detach()
+        vector = (rows[target_id] - (rows[contrast_id] if contrast_id is not None else 0)).double()
+        bias = getattr(unembedding, "bias", None)
+        bias = 0.0 if bias is None else float(bias[target_id] - (bias[contrast_id] if contrast_id is not None else 0))
+    vector = vector.to(final.gain.device) / layout.logits_divisor
     direction = final.direction(vector)  # norm (frozen), unembedding and the logit divisor: one linear map
-    output_bias = float(final.bias @ vector)  # a LayerNorm's bias, through the unembedding
-    bias = getattr(unembedding, "bias", None)
-    if bias is not None:
-        bias = bias.detach()
-        output_bias += float(bias[target_id] - (bias[contrast_id] if contrast_id is not None else 0))
+    output_bias = float(final.bias @ vector) + bias  # a LayerNorm's bias through the unembedding, the head's
     raw = read.head_logits / layout.logits_divisor
     logit = raw[target_id] - (raw[contrast_id] if contrast_id is not None else 0)
     return {
