@@ -17,6 +17,7 @@ from tracing.cli.classify_command import SUBCOMMANDS as CLASSIFY_COMMANDS
 from tracing.cli.evaluate_command import SUBCOMMANDS as EVALUATE_COMMANDS
 from tracing.cli.experiment_commands import SUBCOMMANDS as EXPERIMENT_COMMANDS
 from tracing.cli.intervention_commands import SUBCOMMANDS as INTERVENTION_COMMANDS
+from tracing.cli.lens_commands import SUBCOMMANDS as LENS_COMMANDS
 from tracing.cli.lesson_commands import SUBCOMMANDS as LESSON_COMMANDS
 from tracing.cli.options import USAGE_ERROR, Subcommand, UsageError
 from tracing.cli.steering_commands import SUBCOMMANDS as STEERING_COMMANDS
@@ -30,6 +31,7 @@ SUBCOMMANDS: dict[str, Subcommand] = (
     | EVALUATE_COMMANDS
     | STEERING_COMMANDS
     | CLASSIFY_COMMANDS
+    | LENS_COMMANDS
 )
 
 

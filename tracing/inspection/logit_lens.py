@@ -75,8 +75,9 @@ def lens_logits(loaded, states: torch.Tensor) -> torch.Tensor:
         return layout.postprocess(head(layout.final_norm(model)(states)))
 
 
-def logit_lens(loaded, trace: Trace, moment_index: int, top_k: int = 5) -> LogitLens:
-    """The logit lens at moment ``moment_index`` of ``trace`` (made by the model ``loaded`` holds)."""
+def logit_lens(loaded, trace: Trace, moment_index: int, top_k: int = 5, translate=None) -> LogitLens:
+    """The logit lens at moment ``moment_index`` of ``trace`` (made by the model ``loaded`` holds);
+    ``translate`` maps the residual rows ``[layers + 1, hidden]`` first (a tuned lens's translators)."""
     if not 0 <= moment_index < len(trace.moments):
         raise ValueError(f"moment_index must be from 0 to {len(trace.moments) - 1}, got {moment_index}.")
     if top_k < 1:
@@ -90,6 +91,7 @@ def logit_lens(loaded, trace: Trace, moment_index: int, top_k: int = 5) -> Logit
     ids = torch.tensor([prefix], dtype=torch.long, device=loaded.device)
     with torch.inference_mode():
         states, _ = residual_states(loaded, ids, -1, keep=1)  # [layers + 1, hidden]
+        states = states if translate is None else translate(states)
         log_probs = torch.log_softmax(lens_logits(loaded, states).float(), dim=-1)
         top = torch.topk(log_probs, min(top_k, log_probs.shape[-1]), dim=-1)
         chosen = log_probs[:, moment.token_id]
