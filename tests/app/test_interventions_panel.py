@@ -121,3 +121,26 @@ def test_an_adapter_trace_is_decomposed_with_the_adapter(tmp_path, monkeypatch):
     click(at, f"Decompose moment {MOMENT}")
     expected = contributions(adapter, trace, MOMENT)
     assert f"**sum of parts** {expected.total:+.3f}" in markdown_text(at)
+
+
+def test_a_family_with_post_norms_says_the_decomposition_freezes_them(smollm, tmp_path):
+    """A Gemma 2 folder typed in as a user would: the parts still add up, and the page says in one sentence
+    that its post-norms are frozen at their actual scale (and that its logits are soft-capped)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from model_zoo import load_model
+
+    torch.manual_seed(0)
+    config = AutoConfig.for_model("gemma2", vocab_size=len(smollm.tokenizer), hidden_size=64, intermediate_size=128,
+                                  num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=16)  # fmt: skip
+    AutoModelForCausalLM.from_config(config).save_pretrained(tmp_path)
+    smollm.tokenizer.save_pretrained(tmp_path)
+    loaded = load_model(str(tmp_path), device="cpu")
+    trace = trace_generation(loaded, PROMPT, SETTINGS)
+    at = click(page_with(trace), f"Decompose moment {MOMENT}")
+    expected = contributions(loaded, trace, MOMENT)
+    assert f"= **sum of parts** {expected.total:+.3f}" in markdown_text(at)
+    captions = " ".join(c.value for c in at.caption)
+    assert "gemma2 puts a norm between each block and the residual stream" in captions
+    assert "soft-capped" in captions
