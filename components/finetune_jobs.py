@@ -8,6 +8,9 @@ import pandas as pd
 import streamlit as st
 
 from jobs.store import Job
+from model_zoo.kinds import ENCODER
+
+CLASSIFY_PAGE = "pages/classify.py"
 
 STATUS_ICONS = {
     "queued": ":material/schedule:",
@@ -70,6 +73,10 @@ def job_progress(job: Job) -> None:
         st.code(job.error, language="text")
     elif job.status == "stopped":
         st.warning(job.error or "Stopped.", icon=":material/stop_circle:")
+    elif job.status == "succeeded" and job.adapter_id and job.config.get("task") == ENCODER.finetune_task:
+        st.success(f"Classifier saved as **{job.adapter_id}**.", icon=":material/check_circle:")
+        st.page_link(CLASSIFY_PAGE, label="Open it on the Classify page, beside its base", icon=":material/label:",
+                     query_params={"model": job.adapter_id})  # fmt: skip
     elif job.status == "succeeded" and job.adapter_id:
         st.success(
             f"Adapter saved as **{job.adapter_id}**: pick it on the Trace page to watch the tuned model decode.",

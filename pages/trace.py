@@ -252,6 +252,7 @@ if (evaluated := linked_evaluation()) is not None:  # an evaluated question, at 
     navigator(evaluated[0]).set(evaluated[1])
     st.session_state[PROMPT] = evaluated[0].trace.prompt
 model_id = model_picker()
+st.sidebar.caption("An encoder (a classifier the Fine-tune page trained) opens on the [Classify](classify) page.")
 run_controls(model_id)
 with st.expander("Open a saved trace"):
     st.file_uploader("Trace file (.safetensors)", type=["safetensors"], key="trace_upload", on_change=open_upload)

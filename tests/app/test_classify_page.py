@@ -4,6 +4,8 @@ engine gives, every panel drawn without an exception, and the base beside it."""
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import numpy as np
 import pytest
 
@@ -60,3 +62,17 @@ def test_every_panel_draws(classifier, tab):
         line = next(m.value for m in at.markdown if m.value.startswith("**Model**"))
         model, total = (float(part.split()[-1]) for part in line.split(" · ")[:2])
         assert np.isclose(model, total, atol=1e-3)
+
+
+def test_a_fine_tune_jobs_classifier_opens_from_its_job_panel(classifier, monkeypatch):
+    from finetune.training_store import TrainingJobStore
+
+    store = TrainingJobStore()
+    job = store.create_job(name="reviews", device="cpu", config={"model": "minilm-l6", "task": "classification"})
+    store.update(job, step=4, total_steps=4, started_at=0.0)
+    store.finish(job, "succeeded", adapter_id=classifier)
+    at = app_test("app.py").run().switch_page("pages/fine_tune.py").run()  # the link needs the app's navigation
+    assert not at.exception, at.exception
+    at.selectbox(key="ft_job_pick").set_value(job).run()
+    links = [link.proto for link in at.get("page_link") if "Classify page" in link.proto.label]
+    assert [(link.page, link.query_string) for link in links] == [("classify", f"model={quote(classifier)}")]
