@@ -21,7 +21,8 @@ from page_glue.intervention_panel import MISSING as INTERVENTIONS_MISSING
 from page_glue.intervention_panel import has_layout, interventions_panel
 from page_glue.models import get_model
 from page_glue.panels import PanelRegistry, has_attention
-from page_glue.trace_cache import CurrentTrace, attribution_for, bertviz_for, lens_for
+from page_glue.trace_cache import CurrentTrace, attribution_for, bertviz_for
+from page_glue.tuned_lens_panel import lens_reading
 from tracing.core.token_text import is_special_text
 from tracing.core.tokens import is_special
 from tracing.inspection.attention import SUMMARIES, head_summary, prefix_tokens
@@ -122,8 +123,7 @@ def probabilities_panel(current: CurrentTrace, moment: int, loaded_model: Callab
         loaded = loaded_model()
         if loaded is None:
             return
-        with st.spinner("Running the logit lens…"):
-            lens = lens_for(current.key, moment, LENS_TOP_K, loaded, trace)
+        lens = lens_reading(current.key, moment, LENS_TOP_K, loaded, trace)
         first = next((i for i, rank in enumerate(lens.chosen_ranks) if rank == 1), None)
         st.caption(
             f"The chosen token becomes the top guess at {lens.layer_names[first]}."
