@@ -101,6 +101,12 @@ def ablation_for(model_id: str, loaded, text: str, pair: str | None, layer: int,
     )
 
 
+def neuron_for(model_id: str, loaded, text: str, pair: str | None):
+    from tracing.encoders.neuron import queries_and_keys
+
+    return remembered("encoder neuron", (model_id, text, pair), lambda: queries_and_keys(loaded, text, pair))
+
+
 def moved_heads(base: Decision, tuned: Decision, count: int = 5) -> list[tuple[int, int, float]]:
     """The heads whose attention changed most from base to fine-tuned on the same text: (layer, head, mean
     total-variation distance between their attention rows), largest first."""

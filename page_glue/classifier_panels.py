@@ -11,11 +11,19 @@ import streamlit as st
 
 from components.attention import head_grid_figure, head_strip, top_attended
 from components.attribution_view import attribution_strip
+from components.bertviz_neuron import neuron_height, neuron_page
 from components.bertviz_view import DEFAULT_BUDGET, bertviz_page, page_height
 from components.classifier_view import class_bars, paired_bars
 from components.interventions import component_grid_figure
 from components.plot_config import PLOT_CONFIG
-from page_glue.classifier_glue import ablation_for, attribution_for, contributions_for, decision_for, moved_heads
+from page_glue.classifier_glue import (
+    ablation_for,
+    attribution_for,
+    contributions_for,
+    decision_for,
+    moved_heads,
+    neuron_for,
+)
 from tracing.encoders.results import ENCODER_METHOD_NAMES, Decision
 from tracing.inspection.attention import head_summary
 from tracing.inspection.attribution import get_method
@@ -79,7 +87,14 @@ def attention_panel(opened: Opened) -> None:
     st.markdown(f"**Layer {layer}, head {head}** from the first token looks most at {top}")
     head_strip(decision.tokens, weights, n, opened.specials)
     if st.toggle("bertviz views", key="cls_att_bertviz"):
-        view = st.radio("View", ["head", "model"], horizontal=True, key="cls_att_bv_view", format_func=str.title)
+        view = st.radio("View", ["head", "model", "neuron"], horizontal=True, key="cls_att_bv_view",
+                        format_func=str.title)  # fmt: skip
+        if view == "neuron":
+            vectors = neuron_for(opened.model_id, opened.loaded, opened.text, opened.pair)
+            html = neuron_page(decision.attention, vectors.queries, vectors.keys, decision.tokens, layer, head)
+            st.caption("Queries and keys of each head, as bertviz's BERT example computes them.")
+            st.iframe(html, height=neuron_height(n))
+            return
         page = bertviz_page(view, decision.attention.astype(np.float32), decision.tokens, [layer])
         if page.nbytes > DEFAULT_BUDGET:
             st.warning(f"The text is too long for bertviz here ({page.nbytes / 1e6:.1f} MB); use the strip above.")

@@ -76,3 +76,16 @@ def test_a_fine_tune_jobs_classifier_opens_from_its_job_panel(classifier, monkey
     at.selectbox(key="ft_job_pick").set_value(job).run()
     links = [link.proto for link in at.get("page_link") if "Classify page" in link.proto.label]
     assert [(link.page, link.query_string) for link in links] == [("classify", f"model={quote(classifier)}")]
+
+
+@pytest.mark.parametrize("view", ["head", "neuron"])
+def test_bertviz_views_draw_offline(classifier, view):
+    at = app_test(PAGE)
+    at.query_params["model"] = classifier
+    at.session_state["cls_tabs"] = "Attention"
+    at.session_state["cls_att_bertviz"] = True
+    at.session_state["cls_att_bv_view"] = view
+    at.run()
+    assert not at.exception, at.exception
+    frames = [element for element in at.get("iframe")]
+    assert frames and "cdnjs" not in str(frames[0].proto)

@@ -155,3 +155,22 @@ def test_a_classifier_adapter_is_explained_through_its_lora(tmp_path, monkeypatc
     assert np.abs(decide(base, TEXT).probs - decision.probs).max() > 1e-3
     result = decision_contributions(loaded, TEXT, 1, contrast=0)
     assert result.gap == pytest.approx(0.0, abs=1e-3 * max(1.0, abs(result.logit)))
+
+
+def test_queries_and_keys_make_the_attention(family):
+    """The neuron view's vectors: where attention is softmax(q · k / sqrt(d)) (BERT's families), it is that."""
+    from components.bertviz_neuron import neuron_page
+    from tracing.encoders.neuron import queries_and_keys
+
+    loaded, _, _ = family
+    decision = decide(loaded, TEXT, PAIR)
+    vectors = queries_and_keys(loaded, TEXT, PAIR)
+    layers, heads, tokens, _ = decision.attention.shape
+    assert vectors.queries.shape[:3] == vectors.keys.shape[:3] == (layers, heads, tokens)
+    if loaded.architecture in ("bert", "roberta", "xlm-roberta", "electra"):
+        scores = vectors.queries @ vectors.keys.transpose(0, 1, 3, 2) / np.sqrt(vectors.queries.shape[-1])
+        weights = torch.from_numpy(scores).softmax(-1).numpy()
+        np.testing.assert_allclose(weights, decision.attention.astype(np.float32), atol=2e-3)
+    html = neuron_page(decision.attention, vectors.queries, vectors.keys, decision.tokens, LAYER, HEAD)
+    assert "cdnjs" not in html and 'src="http' not in html  # nothing fetched
+    assert '"queries":' in html
