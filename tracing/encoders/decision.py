@@ -42,9 +42,7 @@ def _checkpoint_config(entry) -> dict:
     return {}
 
 
-def load_classifier(
-    model_id: str, device: str | None = None, *, fresh_labels: int = FRESH_HEAD_LABELS, progress=None
-):
+def load_classifier(model_id: str, device: str | None = None, *, fresh_labels: int = FRESH_HEAD_LABELS, progress=None):
     """A sequence classifier by zoo id, folder or hub id.
 
     A checkpoint saved as ``*ForSequenceClassification`` loads with its own head and labels; a classifier
