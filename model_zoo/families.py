@@ -147,16 +147,19 @@ def family_of(architecture: str | None) -> Family | None:
     return FAMILIES.get(architecture) if architecture else None
 
 
+_UNAVAILABLE = "its heads cannot be decomposed, ablated or patched, nor its layers read through the logit lens"
+
+
 def missing_layout_reason(architecture: str | None, unknown: str | None = None) -> str:
     """One sentence for a page or a CLI: why a model has no interventions (``unknown``: which part of a known
     family's variant is not described)."""
     named = f"'{architecture}'" if architecture else "this model's architecture"
     if unknown:
-        return f"{named} is a known family, but {unknown}, so its heads cannot be decomposed, ablated or patched."
+        return f"{named} is a known family, but {unknown}, so {_UNAVAILABLE}."
     known = ", ".join(sorted(FAMILIES))
     return (
         f"{named} has no family description here (where its heads, norms, MLPs and logit post-processing live; "
-        f"known: {known}), so its heads cannot be decomposed, ablated or patched."
+        f"known: {known}), so {_UNAVAILABLE}."
     )
 
 

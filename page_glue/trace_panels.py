@@ -123,7 +123,11 @@ def probabilities_panel(current: CurrentTrace, moment: int, loaded_model: Callab
         loaded = loaded_model()
         if loaded is None:
             return
-        lens = lens_reading(current.key, moment, LENS_TOP_K, loaded, trace)
+        try:
+            lens = lens_reading(current.key, moment, LENS_TOP_K, loaded, trace)
+        except ValueError as exc:  # a family without a description: its final norm is unknown
+            st.info(str(exc), icon=":material/block:")
+            return
         first = next((i for i, rank in enumerate(lens.chosen_ranks) if rank == 1), None)
         st.caption(
             f"The chosen token becomes the top guess at {lens.layer_names[first]}."

@@ -18,13 +18,14 @@ from pathlib import Path
 import pytest
 import torch
 
+from model_zoo import LoadedModel, ModelEntry
 from model_zoo.families import FAMILIES, FEATURES, SUITE, coverage_table
 from model_zoo.layout import layout_of_model, layout_problem
 from tracing.core.decode import trace_generation
 from tracing.core.trace import DecodingSettings
 from tracing.inspection.interventions import Ablation, Knockout, commitment, contributions, intervene
 from tracing.inspection.interventions.patching import layer_inputs, patched_log_probs, patching_sweep
-from tracing.inspection.logit_lens import logit_lens
+from tracing.inspection.logit_lens import lens_layout, logit_lens
 
 DEVICE = os.environ.get("MOMENTSCOPE_TEST_DEVICE", "cpu")
 DTYPE = getattr(torch, os.environ.get("MOMENTSCOPE_TEST_DTYPE", "float32"))
@@ -227,6 +228,10 @@ def test_a_family_outside_the_registry_is_named():
     model = AutoModelForCausalLM.from_config(config)
     assert layout_of_model(model) is None
     assert layout_problem(model).startswith("'bloom' has no family description here")
+    entry = ModelEntry(id="tiny-bloom", kind="causal-lm", source="local")
+    loaded = LoadedModel(entry, model, None, torch.device("cpu"), torch.float32, 0.0)
+    with pytest.raises(ValueError, match="'bloom' has no family description.*nor its layers read through the logit"):
+        lens_layout(loaded)
 
 
 def test_a_variant_a_family_does_not_describe_is_named():
