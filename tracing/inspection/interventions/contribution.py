@@ -87,8 +87,10 @@ def contributions_at(loaded, prefix, target_id: int, contrast_id: int | None = N
     with weights_at_hand(unembedding):
         rows = unembedding.weight.detach()
         vector = (rows[target_id] - (rows[contrast_id] if contrast_id is not None else 0)).double()
-        bias = getattr(unembedding, "bias", None)
-        bias = 0.0 if bias is None else float(bias[target_id] - (bias[contrast_id] if contrast_id is not None else 0))
+        head_bias, bias = getattr(unembedding, "bias", None), 0.0
+        if head_bias is not None:
+            head_bias = head_bias.detach()
+            bias = float(head_bias[target_id] - (head_bias[contrast_id] if contrast_id is not None else 0))
     vector = vector.to(final.gain.device) / layout.logits_divisor
     direction = final.direction(vector)  # norm (frozen), unembedding and the logit divisor: one linear map
     output_bias = float(final.bias @ vector) + bias  # a LayerNorm's bias through the unembedding, the head's
