@@ -16,7 +16,7 @@ class ModelKind:
     generates: bool  # decodes moment by moment: traces, branches, comparisons, attributions
     auto_class: str  # the transformers auto class of the bare model
     classifier_auto_class: str | None  # the auto class with a classification head (num_labels given)
-    finetune_task: str  # the task name a fine-tune job of this kind runs (TrainConfig.task)
+    finetune_task: str | None  # the task name a fine-tune job of this kind runs (TrainConfig.task); None: none
 
 
 CAUSAL_LM = ModelKind(
@@ -35,8 +35,16 @@ ENCODER = ModelKind(
     classifier_auto_class="AutoModelForSequenceClassification",
     finetune_task="classification",
 )
-KINDS: dict[str, ModelKind] = {kind.name: kind for kind in (CAUSAL_LM, ENCODER)}
-TASK_KINDS: dict[str, ModelKind] = {kind.finetune_task: kind for kind in KINDS.values()}
+MASKED_LM = ModelKind(
+    name="masked-lm",
+    label="masked language model",
+    generates=False,
+    auto_class="AutoModelForMaskedLM",
+    classifier_auto_class=None,
+    finetune_task=None,
+)
+KINDS: dict[str, ModelKind] = {kind.name: kind for kind in (CAUSAL_LM, ENCODER, MASKED_LM)}
+TASK_KINDS: dict[str, ModelKind] = {kind.finetune_task: kind for kind in KINDS.values() if kind.finetune_task}
 
 
 def get_kind(name: str) -> ModelKind:

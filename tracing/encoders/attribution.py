@@ -27,13 +27,14 @@ class ClassScore:
     """The explained score of one text, as a function of its word embeddings or of its token ids (rows of
     a batch), each a forward through the seam with gradients."""
 
-    def __init__(self, loaded, encoded: EncodedText, label: int, contrast: int | None) -> None:
+    def __init__(self, loaded, encoded: EncodedText, label: int, contrast: int | None, position: int | None) -> None:
         self.loaded, self.encoded, self.label, self.contrast = loaded, encoded, label, contrast
+        self.position = position  # a masked LM's masked token: its logits over the vocabulary are scored
         self.embedding = loaded.model.get_input_embeddings()
         self.others = {k: v for k, v in encoded.keywords.items() if k != "input_ids"}
 
     def _score(self, logits: torch.Tensor) -> torch.Tensor:
-        logits = logits.float()
+        logits = (logits if self.position is None else logits[:, self.position]).float()
         if self.contrast is None:
             return logits.log_softmax(-1)[:, self.label]
         return logits[:, self.label] - logits[:, self.contrast]
@@ -150,12 +151,27 @@ def attribute_decision(
 ) -> EncoderAttribution:
     """Each input token's share of ``log p(label)`` (or of ``logit(label) - logit(contrast)``)."""
     check_classifier(loaded)
+    _checked_classes(loaded, label, contrast)
+    return attribute_score(loaded, encode(loaded, text, pair), label, method, contrast=contrast, settings=settings)
+
+
+def attribute_score(
+    loaded,
+    encoded: EncodedText,
+    label: int,
+    method: str,
+    *,
+    contrast: int | None = None,
+    settings: AttributionSettings | None = None,
+    position: int | None = None,
+) -> EncoderAttribution:
+    """The core over an encoded text: ``label`` and ``contrast`` index the classifier's classes, or, with
+    ``position`` (a masked LM's masked token), the vocabulary at that position."""
     if method not in ENCODER_METHODS:
         raise ValueError(f"Unknown attribution method {method!r} for an encoder; known: {', '.join(ENCODER_METHODS)}.")
-    _checked_classes(loaded, label, contrast)
     settings = settings or AttributionSettings()
     settings = replace(settings, baseline_id=resolve_baseline_id(loaded.tokenizer, settings))
-    score = ClassScore(loaded, encode(loaded, text, pair), int(label), None if contrast is None else int(contrast))
+    score = ClassScore(loaded, encoded, int(label), None if contrast is None else int(contrast), position)
     started = time.perf_counter()
     scores, delta = ENCODER_METHODS[method](score, settings)
     with torch.no_grad():

@@ -25,6 +25,11 @@ FRESH_HEAD_SEED = 0
 CLASSIFIER_SUFFIX = "ForSequenceClassification"
 
 
+def checkpoint_architectures(entry) -> list[str]:
+    """The ``architectures`` a folder or hub checkpoint's config names (empty for other entries)."""
+    return list(_checkpoint_config(entry).get("architectures") or [])
+
+
 def _checkpoint_config(entry) -> dict:
     """The config.json of a folder or hub checkpoint (empty when it cannot be read offline)."""
     if entry.source == "local":

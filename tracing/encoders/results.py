@@ -68,7 +68,7 @@ class EncoderAttribution:
     (f(input) - f(baseline))``; None for the other methods. Special tokens are never perturbed (score 0)."""
 
     method: str
-    label: int
+    label: int  # the class explained (a masked LM's: the token id at the masked position)
     contrast: int | None
     scores: np.ndarray  # float32 [tokens]
     target_score: float
@@ -135,7 +135,26 @@ class EncoderAblation:
         return softmax(self.clean_logits)
 
 
-RESULT_TYPES = {cls.__name__: cls for cls in (Decision, EncoderAttribution, EncoderContributions, EncoderAblation)}
+@dataclass
+class MaskedPrediction:
+    """A masked LM's one moment: its prediction at the masked position (the top ``k`` tokens)."""
+
+    model: str
+    architecture: str | None
+    text: str
+    tokens: list[str]  # readable, one per input token
+    ids: np.ndarray  # int64 [tokens]
+    position: int  # the masked token's index
+    top_ids: np.ndarray  # int64 [k], most probable first
+    top_tokens: list[str]
+    top_probs: np.ndarray  # float32 [k]
+    attention: np.ndarray  # float16 [layers, heads, tokens, tokens]
+    seconds: float = 0.0
+
+
+RESULT_TYPES = {
+    cls.__name__: cls for cls in (Decision, EncoderAttribution, EncoderContributions, EncoderAblation, MaskedPrediction)
+}
 
 
 def to_json(result) -> str:
