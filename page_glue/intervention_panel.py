@@ -23,6 +23,7 @@ from page_glue import intervention_cache as cache
 from page_glue.branch_panel import PENDING, keep_tree, tree_for
 from page_glue.navigator import MomentNavigator
 from page_glue.trace_cache import CurrentTrace
+from page_glue.tuned_lens_panel import commitment_reading
 from tracing.core.trace import Trace
 from tracing.inspection.interventions import Ablation, Knockout, grow_under
 
@@ -222,7 +223,7 @@ def commitment_tab(current: CurrentTrace, moment: int, loaded_model: Callable) -
     if (loaded := _model(loaded_model)) is None:
         return
     bar, progress = _bar("Reading every layer…")
-    result = cache.commitment_for(current.key, loaded, trace, progress)
+    result = commitment_reading(current.key, loaded, trace, progress)
     bar.empty()
     navigator = MomentNavigator(NAVIGATOR_KEY, len(trace.moments))
 

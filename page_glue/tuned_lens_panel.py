@@ -58,6 +58,27 @@ def lens_reading(trace_key: str, moment: int, top_k: int, loaded, trace: Trace) 
         return lens_for(trace_key, moment, top_k, loaded, trace)
 
 
+def tuned_commitment_for(trace_key: str, stamp: float, loaded, trace: Trace, progress=None):
+    """Kept with the interventions' results (its progress bar draws, so no Streamlit cache holds it)."""
+    from page_glue.intervention_cache import remembered
+    from tracing.inspection.tuned_lens.commitment import tuned_commitment
+
+    lens = saved_lens(loaded.identity.name, stamp, loaded)
+    return remembered("tuned commitment", (trace_key, stamp), lambda: tuned_commitment(loaded, trace, lens, progress))
+
+
+def commitment_reading(trace_key: str, loaded, trace: Trace, progress=None):
+    """The commitment map's switch; returns the map read through the chosen lens."""
+    from page_glue.intervention_cache import commitment_for
+
+    stamp = lens_stamp(loaded)
+    choice = st.segmented_control("Lens", ["logit", "tuned"], default="logit", key="iv_commit_lens",
+                                  disabled=not stamp, help=None if stamp else "no tuned lens is trained for this model")  # fmt: skip
+    if choice == "tuned" and stamp:
+        return tuned_commitment_for(trace_key, stamp, loaded, trace, progress)
+    return commitment_for(trace_key, loaded, trace, progress)
+
+
 def lens_jobs(model_name: str) -> list:
     from tracing.experiments.tuned_lens_job import KIND
 

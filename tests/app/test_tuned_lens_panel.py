@@ -4,6 +4,9 @@ lens for the model, "tuned" says so and shows the logit lens; with one saved, it
 
 from __future__ import annotations
 
+import base64
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -70,3 +73,36 @@ def store_job_with_report(loaded) -> None:
               "tuned_top1": [0.7] * rows, "tokens": 32, "trained": {"steps": 1, "tokens": 32}}  # fmt: skip
     store.update(job_id, status="running")
     store.finish(job_id, "succeeded", result={"report": report})
+
+
+def test_the_commitment_map_reads_through_the_tuned_lens(smollm, monkeypatch, tmp_path):
+    from tests.app.test_interventions_panel import PROMPT, SETTINGS, click, page_with
+    from tracing.inspection.interventions.commitment_map import commitment
+    from tracing.inspection.tuned_lens import lens as lens_module
+    from tracing.inspection.tuned_lens.commitment import tuned_commitment
+
+    monkeypatch.setattr(lens_module, "lens_folder", lambda loaded: tmp_path / "lens")
+    trace = trace_generation(smollm, PROMPT, SETTINGS)
+    lens = new_lens(smollm)
+    with torch.no_grad():
+        lens.translators[5].bias.normal_(0, 5.0, generator=torch.Generator().manual_seed(2))
+    save_lens(lens, tmp_path / "lens")
+    at = page_with(trace, tab="Commitment")
+    click(at, "Read every moment")
+    assert not at.exception, at.exception
+    at.session_state["iv_commit_lens"] = "tuned"
+    at.run()
+    assert not at.exception, at.exception
+    chart = next(e for e in at.get("plotly_chart") if e.proto.id.endswith("iv_commit_map"))
+    heatmap = next(t for t in json.loads(chart.proto.spec)["data"] if t["type"] == "heatmap")
+    expected = tuned_commitment(smollm, trace, lens).ranks
+    assert not np.array_equal(expected, commitment(smollm, trace).ranks)  # the lens moves some ranks
+    np.testing.assert_allclose(plotted(heatmap["z"]), np.log10(expected))
+
+
+def plotted(values) -> np.ndarray:
+    """A plotly figure's array as its JSON holds it: a list, or a typed array (base64 bytes, dtype, shape)."""
+    if isinstance(values, dict):
+        raw = np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"])
+        return raw.reshape([int(n) for n in str(values.get("shape", len(raw))).split(",")])
+    return np.asarray(values, dtype=np.float64)

@@ -125,3 +125,18 @@ def test_the_job_stops_with_a_checkpoint_resumes_and_the_cli_reports(tiny_models
     assert printed["tokens"] == 64 and len(printed["tuned_kl"]) == loaded.num_layers + 1
     code, _, err = run_cli(capsys, "lens", "eval", "--model", tiny_models["gpt2"].id, "--text", str(text))
     assert code == 2 and "No tuned lens is trained" in err
+
+
+def test_commitment_through_an_identity_lens_is_the_logit_lens_commitment(smollm, greedy_trace):
+    from tracing.inspection.interventions.commitment_map import commitment
+    from tracing.inspection.tuned_lens.commitment import tuned_commitment
+
+    plain = commitment(smollm, greedy_trace)
+    through = tuned_commitment(smollm, greedy_trace, new_lens(smollm))
+    assert np.array_equal(through.ranks, plain.ranks) and np.array_equal(through.probs, plain.probs)
+    lens = new_lens(smollm)
+    with torch.no_grad():
+        lens.translators[3].bias.normal_(0, 5.0, generator=torch.Generator().manual_seed(1))
+    moved = tuned_commitment(smollm, greedy_trace, lens)
+    assert not np.array_equal(moved.ranks[:, 3], plain.ranks[:, 3])  # row 3 read through its translator
+    assert np.array_equal(np.delete(moved.ranks, 3, axis=1), np.delete(plain.ranks, 3, axis=1))
