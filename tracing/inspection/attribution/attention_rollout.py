@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from model_zoo.seam import attention_implementation, input_device, logits_to_keep
+from model_zoo.seam import attention_implementation, input_device
 from tracing.inspection.attribution.gradients import target_scores
 from tracing.inspection.attribution.registry import AttributionMethod, MethodOutput, register
 from tracing.inspection.attribution.targets import Targets
@@ -39,9 +39,9 @@ class AttentionRollout(AttributionMethod):
 
     def run(self, model, targets: Targets) -> MethodOutput:
         length = int(targets.positions.max())
-        ids = targets.ids[:length].to(input_device(model)).unsqueeze(0)
+        ids = targets.ids[:length].to(input_device(model.module)).unsqueeze(0)
         with torch.no_grad():
-            out = model(input_ids=ids, output_attentions=True, use_cache=False, **logits_to_keep(model, 1))
+            out = model.forward(ids, attentions=True, keep=1)
             attentions = out.attentions
             if not attentions or any(a is None for a in attentions):
                 raise ValueError(f"{self.label} needs attention weights, and this model returned none.")

@@ -48,7 +48,8 @@ class AttributionMethod(ABC):
 
     @abstractmethod
     def run(self, model, targets: Targets) -> MethodOutput:
-        """Scores for every target; called with the model's lock held, in eval mode, parameters frozen."""
+        """Scores for every target; ``model`` is a `scoring.SessionModel` (its forward is the seam's), called
+        with the model's lock held, in eval mode, parameters frozen."""
 
 
 _METHODS: dict[str, type[AttributionMethod]] = {}

@@ -26,15 +26,16 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
-from model_zoo.seam import attention_used, forward_keywords, input_device
+from model_zoo.seam import attention_used, forward_keywords, input_device, run_forward
 from tracing.inspection.attribution.targets import NO_CONTRAST, Targets
 
 GRADIENT_ATTENTION = "sdpa"  # the attention implementation gradient methods run (fused: a cheaper backward)
 
 
 @contextmanager
-def model_session(loaded, for_gradients: bool = False) -> Iterator[torch.nn.Module]:
+def model_session(loaded, for_gradients: bool = False) -> Iterator[SessionModel]:
     """Holds the model's lock, in eval mode, with parameters frozen (no weight gradients); restores both.
+    Yields the `SessionModel` a method runs.
 
     ``for_gradients``: also switch to ``GRADIENT_ATTENTION`` where the model has it (the seam's
     `attention_used`), undone afterwards, even on error (the zoo loads eager attention because tracing and
@@ -51,21 +52,39 @@ def model_session(loaded, for_gradients: bool = False) -> Iterator[torch.nn.Modu
             parameter.requires_grad_(False)
         try:
             with attention_used(model, GRADIENT_ATTENTION if for_gradients else None):
-                yield model
+                yield SessionModel(loaded)
         finally:
             for parameter in trainable:
                 parameter.requires_grad_(True)
             model.train(was_training)
 
 
+class SessionModel:
+    """The loaded model as an attribution method sees it: its embedding and output layers, and its one
+    forward, the seam's (`model_zoo.seam.run_forward`, with gradients)."""
+
+    def __init__(self, loaded) -> None:
+        self.loaded = loaded
+        self.module = loaded.model
+
+    def get_input_embeddings(self) -> torch.nn.Module:
+        return self.module.get_input_embeddings()
+
+    def get_output_embeddings(self) -> torch.nn.Module | None:
+        return self.module.get_output_embeddings()
+
+    def forward(self, input_ids=None, **options):
+        return run_forward(self.loaded, input_ids, gradients=True, **options)
+
+
 class TargetScorer:
     """Target scores of one group of targets over ``ids[:length]``; ``length`` covers the group's last target."""
 
-    def __init__(self, model: torch.nn.Module, targets: Targets, length: int | None = None) -> None:
+    def __init__(self, model: SessionModel, targets: Targets, length: int | None = None) -> None:
         self.model = model
         self.targets = targets
         self.length = int(length or targets.positions.max())
-        device = input_device(model)
+        device = input_device(model.module)
         self.device = device
         self.ids = targets.ids[: self.length].to(device)
         self.logit_rows = torch.as_tensor(targets.positions - 1, device=device)
@@ -73,7 +92,7 @@ class TargetScorer:
         contrast = targets.contrast_ids
         self.contrast_rows = torch.as_tensor(np.flatnonzero(contrast != NO_CONTRAST), device=device)
         self.contrast_ids = torch.as_tensor(contrast[contrast != NO_CONTRAST], device=device)
-        self._slice_logits = "logits_to_keep" in forward_keywords(model)
+        self._slice_logits = "logits_to_keep" in forward_keywords(model.module)
 
     @property
     def n_targets(self) -> int:
@@ -86,8 +105,8 @@ class TargetScorer:
     def _logits(self, points: torch.Tensor) -> torch.Tensor:
         """``[rows, targets, vocab]``: the logits at the positions that predict the targets, only there."""
         if self._slice_logits:
-            return self.model(inputs_embeds=points, logits_to_keep=self.logit_rows, use_cache=False).logits
-        return self.model(inputs_embeds=points, use_cache=False).logits[:, self.logit_rows]
+            return self.model.forward(inputs_embeds=points, keep=self.logit_rows).logits
+        return self.model.forward(inputs_embeds=points).logits[:, self.logit_rows]
 
     def score_embeddings(self, points: torch.Tensor) -> torch.Tensor:
         """``[rows, targets]``: each target's score (log p, minus the contrast's) for each row of embeddings."""
