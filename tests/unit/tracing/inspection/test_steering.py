@@ -206,3 +206,27 @@ def test_the_first_departure_is_the_first_moment_that_differs(greedy_trace):
     changed.moments[4].token_id += 1
     assert first_departure(greedy_trace, changed) == 4
     assert first_departure(greedy_trace, replace(greedy_trace, moments=greedy_trace.moments[:3])) == 3
+
+
+def test_an_adapter_is_steered_through_its_base_models_layers(smollm, tmp_path, monkeypatch):
+    """A vector made on the adapter is the adapter's own (not the base's: its attention differs), made for the
+    base id, and a steering hook on the adapter equals the bias reference in a copy of the adapter's model."""
+    from model_zoo import load_model
+    from tests.tiny_adapter import make_tiny_adapter, temp_home
+
+    home = temp_home(tmp_path)
+    monkeypatch.setenv("MOMENTSCOPE_HOME", str(home))
+    adapter = load_model(make_tiny_adapter(home), device="cpu")
+    made = contrast_vector(adapter, "joy", POSITIVE, NEGATIVE, layer=4)
+    assert made.model_id == smollm.identity.base
+    assert not np.allclose(made.vector, contrast_vector(smollm, "joy", POSITIVE, NEGATIVE, layer=4).vector)
+    trace = trace_generation(adapter, PROMPT, SETTINGS)
+    twin = biased_copy(adapter, 4, 6.0 * torch.as_tensor(made.vector))
+    ids = torch.tensor([trace.all_ids])
+    with torch.inference_mode():
+        expected = twin(input_ids=ids, use_cache=False).logits[0].float()
+        with steered(adapter, steering(made, 6.0, "prompt"), first=0, start=0):
+            actual = adapter.forward(ids).logits[0].float()
+    torch.testing.assert_close(actual, expected, rtol=1e-4, atol=1e-4)
+    branch = continue_steered(adapter, trace, 1, steering(made, 6.0))
+    assert branch.adapter == adapter.identity.adapter
