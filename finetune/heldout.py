@@ -16,7 +16,7 @@ def heldout_rows(job_config: dict) -> tuple[list[dict], list[Problem]]:
     """The held-out examples of the job whose stored settings are ``job_config``, as question rows
     (``question`` and ``reference``, or a chat's ``messages``), and the problems reading them."""
     from finetune.config import TrainConfig
-    from finetune.train import DataError, prepare_data
+    from finetune.prepared_data import DataError, prepare_data
 
     config = TrainConfig.from_dict({k: v for k, v in job_config.items() if k in TrainConfig.__dataclass_fields__})
     source = f"held-out split of job {config.job_id}" if config.job_id else "held-out split"

@@ -156,15 +156,39 @@ class Reporter:
         self.store, self.job_id = (store, job_id) if enabled and store is not None and job_id else (None, None)
         self.trackers = (trackers or []) if enabled else []
 
-    def __call__(self, method: str, *args, **kwargs) -> None:
+    def update(self, **fields) -> None:
+        """The job's row: phase, progress, timings."""
         if self.store is not None:
-            getattr(self.store, method)(self.job_id, *args, **kwargs)
-        if method == "add_metrics":
-            for tracker in self.trackers:
-                tracker.scalars(*args)
-        elif method == "add_probe_readings":
-            for tracker in self.trackers:
-                tracker.probes(*args)
+            self.store.update(self.job_id, **fields)
+
+    def add_metrics(self, step: int, values: dict[str, float]) -> None:
+        if self.store is not None:
+            self.store.add_metrics(self.job_id, step, values)
+        for tracker in self.trackers:
+            tracker.scalars(step, values)
+
+    def add_samples(self, step: int, samples: list[dict]) -> None:
+        if self.store is not None:
+            self.store.add_samples(self.job_id, step, samples)
+
+    def set_evaluation(self, model: str, metrics: dict) -> None:
+        if self.store is not None:
+            self.store.set_evaluation(self.job_id, model, metrics)
+
+    def add_probe_readings(self, step: int, readings: list[dict]) -> None:
+        if self.store is not None:
+            self.store.add_probe_readings(self.job_id, step, readings)
+        for tracker in self.trackers:
+            tracker.probes(step, readings)
+
+    def forget_after(self, step: int) -> None:
+        """Drops what the job recorded after ``step`` (a resume from there redoes those steps)."""
+        if self.store is not None:
+            self.store.forget_after(self.job_id, step)
+
+    def evaluation(self, model: str) -> dict | None:
+        """A held-out evaluation recorded earlier (a resumed job keeps its base model's)."""
+        return None if self.store is None else self.store.evaluations(self.job_id).get(model)
 
     def stop_requested(self) -> bool:
         return self.store is not None and self.store.stop_requested(self.job_id)

@@ -113,4 +113,3 @@ def test_a_plain_store_and_the_training_store_share_one_file(tmp_path):
     training.add_metrics(job_id, 4, {"loss": 1.0})
     training.forget_after(job_id, 3)  # a resume from step 3 drops the probe readings after it too
     assert training.probe_readings(job_id) == [] and plain.metrics(job_id) == {}
-
