@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from tracing.cli import options
-from tracing.cli.options import Subcommand, UsageError, checked_moment, quoted, read_trace
+from tracing.cli.options import Subcommand, UsageError, checked_moment, comma_separated, quoted, read_trace
 from tracing.core.token_text import readable_pieces
 
 
@@ -94,11 +94,7 @@ def _head(text: str) -> tuple[int, int]:
     return layer, head
 
 
-def _positions(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers such as 3,4,7, got {text!r}") from None
+_positions = comma_separated(int)
 
 
 def add_ablate_arguments(parser: argparse.ArgumentParser) -> None:

@@ -44,6 +44,20 @@ def add_decoding_arguments(parser: argparse.ArgumentParser, max_new_tokens: int)
     parser.add_argument("--device", default=None, help="cpu, cuda, mps (default: the best available)")
 
 
+def comma_separated(kind=int, example: str = "3,4,7"):
+    """An argparse type reading ``3,4,7`` as a tuple of ``kind`` (a usage error names an example)."""
+
+    def parse(text: str) -> tuple:
+        try:
+            return tuple(kind(part) for part in text.split(",") if part.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected comma-separated numbers such as {example}, got {text!r}"
+            ) from None
+
+    return parse
+
+
 def settings_from_args(args: argparse.Namespace) -> DecodingSettings:
     sampling_options = (args.temperature, args.top_p, args.top_k, args.seed)
     settings = DecodingSettings(

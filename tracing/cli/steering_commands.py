@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from tracing.cli import options
-from tracing.cli.options import Subcommand, UsageError, checked_moment, read_trace
+from tracing.cli.options import Subcommand, UsageError, checked_moment, comma_separated, read_trace
 
 
 def _prompts(values: list[str] | None, file: Path | None, side: str) -> list[str]:
@@ -23,20 +23,6 @@ def _prompts(values: list[str] | None, file: Path | None, side: str) -> list[str
             raise UsageError(f"No such --{side}-file: {file}")
         prompts += [line for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
     return prompts
-
-
-def _strengths(text: str) -> list[float]:
-    try:
-        return [float(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers such as -8,4,8, got {text!r}") from None
-
-
-def _layers(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated layers such as 10,12, got {text!r}") from None
 
 
 def add_steer_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,12 +41,14 @@ def add_steer_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--name", default="steering", help="the made vector's name (default 'steering')")
     source.add_argument("--save", action="store_true", help="keep the made vector in the data home")
     parser.add_argument("--strength", type=float, default=4.0, help="what the vector is multiplied by (default 4)")
-    parser.add_argument("--layers", type=_layers, default=(), help="the layers to add it at (default: --layer)")
+    parser.add_argument(
+        "--layers", type=comma_separated(int, "10,12"), default=(), help="the layers to add it at (default: --layer)"
+    )
     parser.add_argument("--prompt-too", action="store_true", help="steer the prompt's positions too")
     parser.add_argument(
         "--max-new-tokens", type=int, default=None, help="the steered trace's length (default: the trace's)"
     )
-    parser.add_argument("--sweep", type=_strengths, default=None, metavar="STRENGTHS",
+    parser.add_argument("--sweep", type=comma_separated(float, "-8,4,8"), default=None, metavar="STRENGTHS",
                         help="also sweep these strengths (greedy, in one batch), e.g. --sweep=-8,-4,4,8")  # fmt: skip
     parser.add_argument("--device", default=None, help="cpu, cuda, mps (default: the best available)")
     parser.add_argument(
