@@ -44,3 +44,27 @@ def paired_bars(labels: list[str], before: np.ndarray, after: np.ndarray, names:
         dragmode=False,
     )
     return fig
+
+
+def confusion_figure(matrix: np.ndarray, labels: list[str]) -> go.Figure:
+    """Counts ``[gold, predicted]`` as a heatmap, each cell's count written in it."""
+    fig = go.Figure(
+        go.Heatmap(
+            z=matrix,
+            x=labels,
+            y=labels,
+            colorscale="Blues",
+            text=matrix,
+            texttemplate="%{text}",
+            hovertemplate="gold %{y}, predicted %{x}: %{z}<extra></extra>",
+            showscale=False,
+        )
+    )
+    fig.update_layout(
+        height=max(220, 50 * len(labels) + 90),
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
+        xaxis={"title": "predicted", "fixedrange": True, "side": "top"},
+        yaxis={"title": "gold", "autorange": "reversed", "fixedrange": True},
+        dragmode=False,
+    )
+    return fig

@@ -4,6 +4,8 @@ process (`page_glue.intervention_cache.remembered`), keyed by model, text, pair 
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import streamlit as st
 
@@ -14,6 +16,7 @@ from model_zoo.shared_loads import SharedModels
 from page_glue.intervention_cache import remembered
 from page_glue.models import _wait_showing_progress
 from tracing.encoders.results import Decision, EncoderAblation, EncoderAttribution, EncoderContributions
+from tracing.experiments.classifier_evaluation import ClassifierEvaluation
 
 CLASSIFIERS = SharedModels(
     lambda model_id, progress: _load(model_id, progress), keep=3, before_load=use_threads_beside_a_server
@@ -105,6 +108,13 @@ def neuron_for(model_id: str, loaded, text: str, pair: str | None):
     from tracing.encoders.neuron import queries_and_keys
 
     return remembered("encoder neuron", (model_id, text, pair), lambda: queries_and_keys(loaded, text, pair))
+
+
+def evaluation_for(model_id: str, loaded, raw: bytes, name: str) -> ClassifierEvaluation:
+    from tracing.experiments.classifier_evaluation import evaluate_classifier
+
+    digest = hashlib.sha256(raw).hexdigest()
+    return remembered("classifier evaluation", (model_id, name, digest), lambda: evaluate_classifier(loaded, raw, name))
 
 
 def moved_heads(base: Decision, tuned: Decision, count: int = 5) -> list[tuple[int, int, float]]:

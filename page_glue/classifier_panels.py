@@ -13,7 +13,7 @@ from components.attention import head_grid_figure, head_strip, top_attended
 from components.attribution_view import attribution_strip
 from components.bertviz_neuron import neuron_height, neuron_page
 from components.bertviz_view import DEFAULT_BUDGET, bertviz_page, page_height
-from components.classifier_view import class_bars, paired_bars
+from components.classifier_view import class_bars, confusion_figure, paired_bars
 from components.interventions import component_grid_figure
 from components.plot_config import PLOT_CONFIG
 from page_glue.classifier_glue import (
@@ -21,6 +21,7 @@ from page_glue.classifier_glue import (
     attribution_for,
     contributions_for,
     decision_for,
+    evaluation_for,
     moved_heads,
     neuron_for,
 )
@@ -167,3 +168,37 @@ def compare_panel(opened: Opened, base_loaded, base_key: str) -> None:
             )
             result = attribution_for(side.model_id, side.loaded, side.text, side.pair, label, method, contrast)
             attribution_strip(side.decision.tokens, result.scores, side.specials, len(result.scores))
+
+
+def evaluation_panel(opened: Opened) -> None:
+    """A labelled file through the classifier: accuracy, confusion, per class, the wrong ones (each opened above)."""
+    upload = st.file_uploader("Labelled file (CSV, JSONL or JSON: a text and a label column, a pair column optional)",
+                              type=["csv", "jsonl", "json"], key="cls_eval_file")  # fmt: skip
+    if upload is None:
+        return
+    try:
+        result = evaluation_for(opened.model_id, opened.loaded, upload.getvalue(), upload.name)
+    except ValueError as exc:
+        st.error(str(exc), icon=":material/error:")
+        return
+    low, high = result.interval
+    st.markdown(f"**Accuracy** {result.accuracy:.1%} (95% interval {low:.1%}–{high:.1%}) on {len(result.gold)} rows")
+    for problem in result.problems[:5]:
+        st.caption(f"line {problem.line}: {problem.message}")
+    left, right = st.columns(2)
+    left.plotly_chart(confusion_figure(result.confusion, result.labels), config=PLOT_CONFIG, key="cls_eval_cm")
+    right.dataframe(result.per_class(), hide_index=True)
+    st.markdown(f"**Wrong:** {len(result.wrong)}, the most confident first")
+    for row in result.wrong[:10]:
+        said = result.labels[int(result.predicted[row])]
+        line = f"line {result.lines[row]}: said `{said}` ({result.probs[row].max():.0%}), gold `{result.labels[result.gold[row]]}`"
+        text_column, button = st.columns([5, 1])
+        text_column.markdown(f"{line} — {result.texts[row][:140]}")
+        button.button(
+            "Open", key=f"cls_eval_open_{row}", on_click=_open_row, args=(result.texts[row], result.pairs[row])
+        )
+
+
+def _open_row(text: str, pair: str | None) -> None:
+    st.session_state["cls_text"], st.session_state["cls_pair"] = text, pair or ""
+    st.session_state["cls_tabs"] = "Probabilities"

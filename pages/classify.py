@@ -13,6 +13,7 @@ from page_glue.classifier_panels import (
     attribution_panel,
     compare_panel,
     contributions_panel,
+    evaluation_panel,
     open_decision,
     probabilities_panel,
 )
@@ -44,7 +45,8 @@ if loaded is not None:
     opened = open_decision(model_id, loaded, text, pair)
     base = base_of(model_id)
     panels = {"Probabilities": probabilities_panel, "Attention": attention_panel, "Attributions": attribution_panel,
-              "Contributions": contributions_panel, "Ablation": ablation_panel}  # fmt: skip
+              "Contributions": contributions_panel, "Ablation": ablation_panel,
+              "Evaluate on a file": evaluation_panel}  # fmt: skip
     if base:
         key = base_key(base, len(opened.decision.labels))
         panels["Base vs fine-tuned"] = lambda opened: compare_panel(opened, get_classifier(key), key)

@@ -89,3 +89,21 @@ def test_bertviz_views_draw_offline(classifier, view):
     assert not at.exception, at.exception
     frames = [element for element in at.get("iframe")]
     assert frames and "cdnjs" not in str(frames[0].proto)
+
+
+def test_a_labelled_file_is_evaluated_and_a_wrong_row_opens(classifier):
+    # one text under both labels: at least one row is wrong
+    csv = (
+        "text,label\nThe ending was wonderful.,positive\nThe ending was wonderful.,negative\nSlow and dull.,negative\n"
+    )
+    at = opened_page(classifier, "Evaluate on a file")
+    at.file_uploader(key="cls_eval_file").upload("reviews.csv", csv.encode()).run()
+    assert not at.exception, at.exception
+    accuracy = next(m.value for m in at.markdown if m.value.startswith("**Accuracy**"))
+    wrong = next(m.value for m in at.markdown if m.value.startswith("**Wrong:**"))
+    count = int(wrong.split()[1].rstrip(","))
+    assert f"{(3 - count) / 3:.1%}" in accuracy and "on 3 rows" in accuracy
+    assert count >= 1
+    at.button(key=next(b.key for b in at.button if b.key.startswith("cls_eval_open_"))).click().run()
+    assert at.text_area(key="cls_text").value in csv  # the most confident mistake, opened in the explorer
+    assert any(m.value.startswith("**Decision:**") for m in at.markdown)

@@ -111,12 +111,18 @@ def encode(loaded, text: str, pair: str | None = None) -> EncodedText:
     length = encoding["input_ids"].shape[1]
     # the second segment runs from its first token to the end (its closing separator included)
     segments = np.maximum.accumulate(np.array([1 if s == 1 else 0 for s in (sequence_ids or [0] * length)]))
+    return EncodedText(model_inputs(loaded, encoding), segments.astype(np.int64))
+
+
+def model_inputs(loaded, encoding) -> dict:
+    """A tokenizer's output as the forward's keywords on the model's device: ids, mask and, where the model
+    takes them and has that many segment types, token type ids."""
     keywords = {"input_ids": encoding["input_ids"], "attention_mask": encoding["attention_mask"]}
     types = encoding.get("token_type_ids")
     type_vocab = int(getattr(loaded.base_model.config, "type_vocab_size", 0) or 0)
     if types is not None and "token_type_ids" in loaded.forward_keywords and int(types.max()) < type_vocab:
         keywords["token_type_ids"] = types
-    return EncodedText({k: v.to(loaded.device) for k, v in keywords.items()}, segments.astype(np.int64))
+    return {k: v.to(loaded.device) for k, v in keywords.items()}
 
 
 def decide(loaded, text: str, pair: str | None = None) -> Decision:
