@@ -1,5 +1,6 @@
 """``python -m tracing classify``: a sequence classifier's decision on a text (and an optional second segment),
-and with ``--attribute`` each input token's score, so the numbers can be checked outside the app."""
+or a masked LM's top tokens at the text's masked token, and with ``--attribute`` each input token's score, so
+the numbers can be checked outside the app."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from tracing.encoders.results import ENCODER_METHOD_NAMES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, help="a classifier: zoo id, adapter id, folder or hub id")
+    parser.add_argument(
+        "--model", required=True, help="a classifier (zoo id, adapter id, folder or hub id), or a masked LM"
+    )
     parser.add_argument("--text", required=True, help="the text to classify")
     parser.add_argument("--pair", default=None, help="a second segment, for pair tasks")
     parser.add_argument("--attribute", choices=ENCODER_METHOD_NAMES, default=None, help="per-token scores")
@@ -21,6 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="explain logit(label) - logit(this class) (default: the runner-up; 'none': log p of the label)",
     )
+    parser.add_argument("--top-k", type=int, default=10, help="a masked LM's top tokens shown (default 10)")
     parser.add_argument("--device", default=None, help="cpu, cuda, mps (default: the best available)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
 
@@ -47,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.text.strip():
         raise UsageError("--text is empty: give the text to classify.")
+    if is_masked_checkpoint(args.model):
+        return run_masked(args)
     loaded = load_classifier(args.model, args.device)
     decision = decide(loaded, args.text, args.pair)
     label = _class(decision, args.label, "label")
@@ -67,6 +73,48 @@ def run(args: argparse.Namespace) -> int:
             "method": attribution.method,
             "label": decision.labels[label],
             "contrast": None if contrast is None else decision.labels[contrast],
+            "scores": [float(s) for s in attribution.scores],
+            "target_score": attribution.target_score,
+            "delta": attribution.delta,
+        }
+    print(json.dumps(result, ensure_ascii=False, indent=2) if args.json else _table(result))
+    return 0
+
+
+def is_masked_checkpoint(model_id: str) -> bool:
+    from model_zoo import ModelLoadError, resolve
+    from tracing.encoders.decision import checkpoint_architectures
+
+    try:
+        return any(name.endswith("ForMaskedLM") for name in checkpoint_architectures(resolve(model_id)))
+    except ModelLoadError:
+        return False
+
+
+def run_masked(args: argparse.Namespace) -> int:
+    """A masked LM: the top tokens at the text's masked token; with --attribute, the top token's scores
+    (against the runner-up unless --contrast none)."""
+    from tracing.encoders.masked import attribute_mask, load_masked_lm, predict_mask
+
+    if args.label is not None or args.pair is not None:
+        raise UsageError("--label and --pair are for classifiers; a masked LM explains its top token.")
+    loaded = load_masked_lm(args.model, args.device)
+    prediction = predict_mask(loaded, args.text, top_k=args.top_k)
+    result = {
+        "model": prediction.model,
+        "masked_position": prediction.position,
+        "probabilities": {t: float(p) for t, p in zip(prediction.top_tokens, prediction.top_probs, strict=True)},
+        "predicted": prediction.top_tokens[0],
+        "tokens": prediction.tokens,
+    }
+    if args.attribute:
+        token, runner_up = (int(i) for i in prediction.top_ids[:2])
+        contrast = None if (args.contrast or "").lower() == "none" else runner_up
+        attribution = attribute_mask(loaded, args.text, token, args.attribute, contrast_id=contrast)
+        result["attribution"] = {
+            "method": attribution.method,
+            "label": prediction.top_tokens[0],
+            "contrast": None if contrast is None else prediction.top_tokens[1],
             "scores": [float(s) for s in attribution.scores],
             "target_score": attribution.target_score,
             "delta": attribution.delta,

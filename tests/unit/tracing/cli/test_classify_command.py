@@ -54,3 +54,27 @@ def test_bad_input_is_one_line_and_exit_code_2(capsys, encoder_folders, tmp_path
     (tmp_path / "config.json").write_text(json.dumps({"architectures": ["LlamaForCausalLM"]}))
     code, _, err = run_cli(capsys, "classify", "--model", str(tmp_path), "--text", TEXT)
     assert code == 2 and "not a sequence classifier" in err
+
+
+def test_a_masked_lm_prints_its_top_tokens_and_scores(capsys, encoder_tokenizer, tmp_path):  # noqa: F811
+    from transformers import AutoConfig, AutoModelForMaskedLM
+
+    from tracing.encoders.masked import attribute_mask, load_masked_lm
+
+    torch.manual_seed(0)
+    config = AutoConfig.for_model("bert", vocab_size=len(encoder_tokenizer), hidden_size=64, intermediate_size=128,
+                                  num_hidden_layers=2, num_attention_heads=4)  # fmt: skip
+    AutoModelForMaskedLM.from_config(config).save_pretrained(tmp_path)
+    encoder_tokenizer.save_pretrained(tmp_path)
+    text = "the ending was [MASK] ."
+    code, out, err = run_cli(capsys, "classify", "--model", str(tmp_path), "--text", text, "--top-k", "3",
+                             "--attribute", "saliency", "--json")  # fmt: skip
+    assert code == 0, err
+    result = json.loads(out)
+    plain = AutoModelForMaskedLM.from_pretrained(tmp_path).eval()
+    with torch.inference_mode():
+        logits = plain(**encoder_tokenizer(text, return_tensors="pt")).logits[0, result["masked_position"]]
+    np.testing.assert_allclose(list(result["probabilities"].values()), logits.softmax(-1).topk(3).values, atol=1e-5)
+    top = logits.topk(2).indices.tolist()
+    engine = attribute_mask(load_masked_lm(str(tmp_path), "cpu"), text, top[0], "saliency", contrast_id=top[1])
+    np.testing.assert_allclose(result["attribution"]["scores"], engine.scores, atol=1e-5)
