@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import streamlit as st
 
 from page_glue.trace_cache import CurrentTrace
+from tracing.inspection.steering.lesson_vectors import adopt_carried
 from tracing.lessons.gallery import class_gallery
 from tracing.lessons.lesson import Lesson, Note, now_text
 
@@ -72,6 +73,7 @@ def linked_lesson() -> CurrentTrace | None:
         st.error(st.session_state[OPENED][1], icon=":material/error:")
         return None
     st.session_state[OPENED] = (lesson_id, None)
+    adopt_carried(class_gallery(), lesson_id)  # its steering vectors among the saved ones, to pick by name
     current = CurrentTrace(lesson.trace, lesson_key(lesson_id), f"lesson {lesson_id}")
     st.session_state[DRAFT] = LessonDraft(current.key, lesson_id, lesson.title, dict(lesson.notes), lesson.created)
     return current

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from tracing.cli.options import Subcommand, UsageError, quoted, read_trace
 from tracing.cli.trace_commands import format_trace
+from tracing.inspection.steering.lesson_vectors import carried_vectors, carry_vector
+from tracing.inspection.steering.vector import load_vector
 from tracing.lessons.gallery import class_gallery
 from tracing.lessons.lesson import Lesson, Note
 
@@ -34,6 +36,9 @@ def add_lesson_arguments(parser: argparse.ArgumentParser) -> None:
     save.add_argument("file", type=Path, help="a trace file written by `run`")
     save.add_argument("--title", required=True, help="what the class will look at")
     save.add_argument("--note", action="append", default=[], help="MOMENT:TEXT or MOMENT@LAYER.HEAD:TEXT (repeat)")
+    save.add_argument(
+        "--vector", action="append", default=[], help="a saved steering vector the lesson carries (repeat)"
+    )
     actions.add_parser("list", help="list the lessons, newest first")
     show = actions.add_parser("show", help="print a lesson: its notes and its moments")
     show.add_argument("id", help="the lesson's id, as `lesson list` prints it")
@@ -46,7 +51,10 @@ def run_save(args: argparse.Namespace) -> int:
     if len(set(moments)) != len(moments):
         raise UsageError("Two --note options name the same moment; a moment holds one note.")
     lesson = Lesson(args.title, read_trace(args.file), {note.moment: note for note in notes})
+    vectors = [load_vector(name) for name in args.vector]  # every name checked before the lesson is saved
     lesson_id = class_gallery().save(lesson)
+    for vector in vectors:
+        carry_vector(class_gallery(), lesson_id, vector)
     print(f"saved lesson {lesson_id} ({len(notes)} notes) in {class_gallery().folder}; its link: ?trace={lesson_id}")
     return 0
 
@@ -71,6 +79,8 @@ def run_show(args: argparse.Namespace) -> int:
     for note in lesson.notes.values():
         head = f" [{note.head_label}]" if note.head_label else ""
         lines.append(f"note    moment {note.moment}{head}: {note.text}")
+    for vector in carried_vectors(class_gallery(), lesson.id):
+        lines.append(f"vector  {vector.name} at layer {vector.layer}, norm {vector.norm:.3f}")
     print("\n".join(lines) + "\n" + format_trace(lesson.trace))
     if args.html is not None:
         from tracing.export.html import write_html
