@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from model_zoo.encoder_families import EncoderFamily, encoder_family_of, missing_encoder_reason
-from model_zoo.layout import FrozenNorm
+from model_zoo.layout import FrozenNorm, ModelLayout
 
 ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh}
 
@@ -83,15 +83,9 @@ class EncoderLayout:
         bias = torch.zeros_like(gain) if norm.bias is None else norm.bias.detach().double()
         return FrozenNorm(gain, float(torch.rsqrt(deviation + norm.eps)), True, bias)
 
-    def check_layer(self, layer: int) -> int:
-        if not isinstance(layer, int) or isinstance(layer, bool) or not 0 <= layer < self.num_layers:
-            raise ValueError(f"layer {layer!r} is not a layer of this model (0 to {self.num_layers - 1}).")
-        return layer
-
-    def check_head(self, head: int) -> int:
-        if not isinstance(head, int) or isinstance(head, bool) or not 0 <= head < self.num_heads:
-            raise ValueError(f"head {head!r} is not a head of this model (0 to {self.num_heads - 1}).")
-        return head
+    # the same checks as a decoder's layout: they read num_layers and num_heads only
+    check_layer = ModelLayout.check_layer
+    check_head = ModelLayout.check_head
 
 
 def encoder_layout_problem(model) -> str | None:

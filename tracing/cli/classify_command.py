@@ -69,14 +69,8 @@ def run(args: argparse.Namespace) -> int:
     }
     if args.attribute:
         attribution = attribute_decision(loaded, args.text, label, args.attribute, pair=args.pair, contrast=contrast)
-        result["attribution"] = {
-            "method": attribution.method,
-            "label": decision.labels[label],
-            "contrast": None if contrast is None else decision.labels[contrast],
-            "scores": [float(s) for s in attribution.scores],
-            "target_score": attribution.target_score,
-            "delta": attribution.delta,
-        }
+        names = decision.labels[label], None if contrast is None else decision.labels[contrast]
+        result["attribution"] = _attribution(attribution, *names)
     print(json.dumps(result, ensure_ascii=False, indent=2) if args.json else _table(result))
     return 0
 
@@ -111,16 +105,21 @@ def run_masked(args: argparse.Namespace) -> int:
         token, runner_up = (int(i) for i in prediction.top_ids[:2])
         contrast = None if (args.contrast or "").lower() == "none" else runner_up
         attribution = attribute_mask(loaded, args.text, token, args.attribute, contrast_id=contrast)
-        result["attribution"] = {
-            "method": attribution.method,
-            "label": prediction.top_tokens[0],
-            "contrast": None if contrast is None else prediction.top_tokens[1],
-            "scores": [float(s) for s in attribution.scores],
-            "target_score": attribution.target_score,
-            "delta": attribution.delta,
-        }
+        names = prediction.top_tokens[0], None if contrast is None else prediction.top_tokens[1]
+        result["attribution"] = _attribution(attribution, *names)
     print(json.dumps(result, ensure_ascii=False, indent=2) if args.json else _table(result))
     return 0
+
+
+def _attribution(attribution, label: str, contrast: str | None) -> dict:
+    return {
+        "method": attribution.method,
+        "label": label,
+        "contrast": contrast,
+        "scores": [float(s) for s in attribution.scores],
+        "target_score": attribution.target_score,
+        "delta": attribution.delta,
+    }
 
 
 def _table(result: dict) -> str:

@@ -17,9 +17,9 @@ import numpy as np
 import torch
 from captum.attr import FeatureAblation, IntegratedGradients, LayerGradientXActivation, Saliency
 
-from tracing.encoders.decision import EncodedText, check_classifier, encode, label_names
+from tracing.encoders.decision import EncodedText, check_classifier, check_targets, encode, label_names
 from tracing.encoders.results import ENCODER_METHOD_NAMES, EncoderAttribution
-from tracing.inspection.attribution import AttributionSettings, get_method
+from tracing.inspection.attribution import AttributionSettings
 from tracing.inspection.attribution.targets import resolve_baseline_id
 
 
@@ -125,20 +125,6 @@ ENCODER_METHODS: dict[str, Callable] = dict(
 )
 
 
-def encoder_method_labels() -> dict[str, str]:
-    """Each method an encoder runs, with its label for people (from the attribution registry)."""
-    return {name: get_method(name).label for name in ENCODER_METHODS}
-
-
-def _checked_classes(loaded, label: int, contrast: int | None) -> None:
-    count = len(label_names(loaded))
-    for name, value in (("class", label), ("contrast class", contrast)):
-        if value is not None and not 0 <= int(value) < count:
-            raise ValueError(f"{name} {value} is not a class of this model (0 to {count - 1}).")
-    if contrast is not None and int(contrast) == int(label):
-        raise ValueError("The contrast class must differ from the class explained.")
-
-
 def attribute_decision(
     loaded,
     text: str,
@@ -151,7 +137,7 @@ def attribute_decision(
 ) -> EncoderAttribution:
     """Each input token's share of ``log p(label)`` (or of ``logit(label) - logit(contrast)``)."""
     check_classifier(loaded)
-    _checked_classes(loaded, label, contrast)
+    check_targets(len(label_names(loaded)), label, contrast)
     return attribute_score(loaded, encode(loaded, text, pair), label, method, contrast=contrast, settings=settings)
 
 

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from model_zoo.encoder_layout import EncoderLayout, encoder_layout_of, encoder_layout_problem
-from tracing.encoders.decision import check_classifier, encode, label_names
+from tracing.encoders.decision import check_classifier, check_targets, encode, label_names
 from tracing.encoders.results import EncoderContributions
 
 PATH_PIECES, PIECE_POINTS = 256, 4  # composite Gauss-Legendre: a ReLU head (DistilBERT) bends along the path
@@ -108,10 +108,7 @@ def decision_contributions(
     ``logit(contrast)``), with the model's own number."""
     check_classifier(loaded)
     layout = layout_of(loaded)
-    count = len(label_names(loaded))
-    for name, value in (("class", label), ("contrast class", contrast)):
-        if value is not None and not 0 <= int(value) < count:
-            raise ValueError(f"{name} {value} is not a class of this model (0 to {count - 1}).")
+    check_targets(len(label_names(loaded)), label, contrast)
     started = time.perf_counter()
     reads, out = _read(loaded, layout, encode(loaded, text, pair).keywords)
     parts = _parts(loaded, layout, reads, out.hidden_states[0][0, 0])

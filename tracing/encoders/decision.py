@@ -82,6 +82,15 @@ def label_names(loaded) -> list[str]:
     return [str(names.get(i, names.get(str(i), f"LABEL_{i}"))) for i in range(int(config.num_labels))]
 
 
+def check_targets(count: int, target: int, contrast: int | None, what: str = "class") -> None:
+    """``target`` and ``contrast`` (None: none) name two different ones of ``count`` classes (or token ids)."""
+    for name, value in ((what, target), (f"contrast {what}", contrast)):
+        if value is not None and not 0 <= int(value) < count:
+            raise ValueError(f"{name} {value} is not a {what} of this model (0 to {count - 1}).")
+    if contrast is not None and int(contrast) == int(target):
+        raise ValueError(f"The contrast {what} must differ from the {what} explained.")
+
+
 def check_classifier(loaded) -> None:
     name = type(loaded.base_model).__name__
     if not name.endswith(CLASSIFIER_SUFFIX):

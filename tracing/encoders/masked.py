@@ -14,7 +14,7 @@ from model_zoo import ModelLoadError, load_model, resolve
 from model_zoo.kinds import MASKED_LM
 from tracing.core.tokens import readable_tokens
 from tracing.encoders.attribution import attribute_score
-from tracing.encoders.decision import checkpoint_architectures, encode
+from tracing.encoders.decision import check_targets, checkpoint_architectures, encode
 from tracing.encoders.results import EncoderAttribution, MaskedPrediction
 from tracing.inspection.attribution import AttributionSettings
 
@@ -79,12 +79,7 @@ def attribute_mask(
     ``contrast_id``)."""
     encoded = encode(loaded, text)
     position = _masked_position(loaded, encoded.ids)
-    vocab = int(loaded.base_model.config.vocab_size)
-    for name, value in (("token", token_id), ("contrast token", contrast_id)):
-        if value is not None and not 0 <= int(value) < vocab:
-            raise ValueError(f"{name} id {value} is outside the vocabulary (0 to {vocab - 1}).")
-    if contrast_id is not None and int(contrast_id) == int(token_id):
-        raise ValueError("The contrast token must differ from the token explained.")
+    check_targets(int(loaded.base_model.config.vocab_size), token_id, contrast_id, what="token id")
     return attribute_score(
         loaded, encoded, token_id, method, contrast=contrast_id, settings=settings, position=position
     )
