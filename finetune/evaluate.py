@@ -12,9 +12,9 @@ import time
 import torch
 
 from datafiles.answers import final_answer, is_exact_match
-from finetune.batching import COLLATORS, LOSSES
 from finetune.config import GENERATION_BATCH
 from finetune.encoding import encode_causal, encode_classification, prompt_text
+from finetune.training_batches import COLLATORS, LOSSES
 from model_zoo.kinds import ENCODER
 
 __all__ = ["evaluate_heldout", "final_answer", "generate", "is_exact_match", "mean_loss"]

@@ -186,10 +186,6 @@ class Reporter:
         if self.store is not None:
             self.store.forget_after(self.job_id, step)
 
-    def evaluation(self, model: str) -> dict | None:
-        """A held-out evaluation recorded earlier (a resumed job keeps its base model's)."""
-        return None if self.store is None else self.store.evaluations(self.job_id).get(model)
-
     def stop_requested(self) -> bool:
         return self.store is not None and self.store.stop_requested(self.job_id)
 

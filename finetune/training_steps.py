@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 import torch
 from accelerate import Accelerator
 
-from finetune.batching import COLLATORS, LOSSES, collate_causal_packed, length_grouped_batches, random_batches
 from finetune.checkpoints import LoopState, restore_training_state, save_checkpoint
 from finetune.config import VALIDATION_LOSS_LIMIT, TrainConfig
 from finetune.evaluate import generate, mean_loss, prompt_of, reference_of
 from finetune.prepared_data import PreparedData
 from finetune.probes import probe_trace_path, read_probes
 from finetune.tracking import Reporter
+from finetune.training_batches import COLLATORS, LOSSES, collate_causal_packed, length_grouped_batches, random_batches
 from model_zoo.adapters import register_adapter
 from model_zoo.kinds import CAUSAL_LM, TASK_KINDS
 

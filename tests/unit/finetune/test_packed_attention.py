@@ -3,8 +3,8 @@ from contextlib import contextmanager
 import pytest
 import torch
 
-from finetune.batching import collate_causal, collate_causal_packed
 from finetune.packed_attention import NAME, segment_starts, use_packed_attention
+from finetune.training_batches import collate_causal, collate_causal_packed
 
 EXAMPLES = [
     ([1, 5, 9, 11, 13, 2, 17], [-100, -100, 9, 11, 13, 2, 17]),

@@ -1,6 +1,6 @@
 import torch
 
-from finetune.batching import collate_causal, collate_causal_packed, length_grouped_batches, random_batches
+from finetune.training_batches import collate_causal, collate_causal_packed, length_grouped_batches, random_batches
 
 
 def _padding(lengths, batches):
@@ -24,7 +24,7 @@ def test_collate_pads_per_batch_and_finds_first_trained_position():
 
 
 def test_response_only_logits_give_the_full_loss(smollm):
-    from finetune.batching import causal_loss
+    from finetune.training_batches import causal_loss
 
     model = smollm.model
     batch = collate_causal([([1, 5, 9, 11, 13, 2], [-100, -100, -100, 11, 13, 2]), ([1, 7, 8], [-100, -100, 8])], 0)
@@ -44,7 +44,7 @@ def test_random_batches_keep_every_example():
 
 
 def test_packed_batch_gives_the_padded_loss(smollm):
-    from finetune.batching import causal_loss
+    from finetune.training_batches import causal_loss
 
     examples = [([1, 5, 9, 11, 13, 2], [1, 5, 9, 11, 13, 2]), ([1, 7, 8], [-100, -100, 8]), ([4, 6], [-100, 6])]
     packed = collate_causal_packed(examples)
