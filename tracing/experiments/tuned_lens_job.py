@@ -94,7 +94,7 @@ def launch_lens_training(config: LensJobConfig, store: JobStore, *, python: str 
 def resume_lens_training(store: JobStore, job_id: int, *, python: str = sys.executable) -> bool:
     """Queues a stopped or failed lens job again and starts it from its checkpoint; False if it is active."""
     job = store.get(job_id)
-    if job is None or job.kind != KIND or not store.reopen(job_id):
+    if job is None or job.kind != KIND or job.status not in ("stopped", "failed") or not store.reopen(job_id):
         return False
     _start(store, job_id, python)
     return True

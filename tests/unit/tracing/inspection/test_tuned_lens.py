@@ -142,21 +142,29 @@ def test_commitment_through_an_identity_lens_is_the_logit_lens_commitment(smollm
     assert np.array_equal(np.delete(moved.ranks, 3, axis=1), np.delete(plain.ranks, 3, axis=1))
 
 
-def test_a_launched_job_trains_in_its_own_process_and_saves_the_lens(tiny_models, tmp_path, monkeypatch):
+def test_a_stopped_job_resumes_in_its_own_process_and_saves_the_lens(tiny_models, tmp_path, monkeypatch):
     import time
 
-    from tracing.experiments.tuned_lens_job import launch_lens_training
+    from tracing.experiments.tuned_lens_job import resume_lens_training
 
     monkeypatch.setenv("MOMENTSCOPE_HOME", str(tmp_path))
     loaded = tiny_models["gpt2"]
     text = tmp_path / "text.txt"
     text.write_text(TEXT, encoding="utf-8")
     store = JobStore(tmp_path / "jobs.db")
-    job_id = launch_lens_training(LensJobConfig(loaded.id, str(text), steps=3, chunk=16, lr=1e-2), store)
+    job_id = record_lens_job(LensJobConfig(loaded.id, str(text), steps=3, chunk=16, lr=1e-2), store)
+    config = LensJobConfig.load(tmp_path / "jobs" / f"job-{job_id}" / "lens.json")
+    with pytest.raises(LensStopped):
+        run_lens_job(config, store, lambda: bool(store.metrics(job_id)))  # stopped after its first step
+    assert not resume_lens_training(store, job_id)  # still active: nothing to resume
+    store.finish(job_id, "stopped")
+    assert resume_lens_training(store, job_id)  # `python -m tracing lens train --config ...`, in the background
     deadline = time.monotonic() + 240
     while store.get(job_id).active and time.monotonic() < deadline:
         time.sleep(1.0)
     job = store.get(job_id)
     assert job.status == "succeeded", job.error
-    assert job.step == 3 and job.tokens == 48 and len(job.result["report"]["tuned_kl"]) == loaded.num_layers + 1
+    assert job.step == 3 and [s for s, _ in store.metrics(job_id)["kl"]] == [1, 2, 3]
+    assert len(job.result["report"]["tuned_kl"]) == loaded.num_layers + 1
     assert find_lens(loaded).trained == {"steps": 3, "tokens": 48}
+    assert not resume_lens_training(store, job_id)  # a finished lens is not trained again
