@@ -15,7 +15,13 @@ from model_zoo.kinds import ENCODER
 from model_zoo.shared_loads import SharedModels
 from page_glue.intervention_cache import remembered
 from page_glue.models import _wait_showing_progress
-from tracing.encoders.results import Decision, EncoderAblation, EncoderAttribution, EncoderContributions
+from tracing.encoders.results import (
+    Decision,
+    EncoderAblation,
+    EncoderAttribution,
+    EncoderContributions,
+    MaskedPrediction,
+)
 from tracing.experiments.classifier_evaluation import ClassifierEvaluation
 
 CLASSIFIERS = SharedModels(
@@ -28,9 +34,23 @@ CLASSES = " with classes: "  # a base asked for with as many classes as its fine
 
 def _load(key: str, progress):
     from tracing.encoders.decision import FRESH_HEAD_LABELS, load_classifier
+    from tracing.encoders.masked import load_masked_lm
 
     model_id, _, count = key.partition(CLASSES)
+    if is_masked_lm(model_id):
+        return load_masked_lm(model_id, progress=progress)
     return load_classifier(model_id, fresh_labels=int(count or FRESH_HEAD_LABELS), progress=progress)
+
+
+def is_masked_lm(model_id: str) -> bool:
+    """Whether ``model_id`` names a ``*ForMaskedLM`` folder or hub checkpoint."""
+    from tracing.encoders.decision import checkpoint_architectures
+    from tracing.encoders.masked import MASKED_SUFFIX
+
+    try:
+        return any(name.endswith(MASKED_SUFFIX) for name in checkpoint_architectures(resolve(model_id)))
+    except ModelLoadError:
+        return False
 
 
 def base_key(base: str, classes: int) -> str:
@@ -101,6 +121,22 @@ def ablation_for(model_id: str, loaded, text: str, pair: str | None, layer: int,
 
     return remembered(
         "encoder ablation", (model_id, text, pair, layer, head), lambda: ablate(loaded, text, layer, head, pair=pair)
+    )
+
+
+def masked_for(model_id: str, loaded, text: str) -> MaskedPrediction:
+    from tracing.encoders.masked import predict_mask
+
+    return remembered("masked prediction", (model_id, text), lambda: predict_mask(loaded, text))
+
+
+def masked_attribution_for(model_id: str, loaded, text: str, token: int, method: str, contrast: int | None):
+    from tracing.encoders.masked import attribute_mask
+
+    return remembered(
+        "masked attribution",
+        (model_id, text, token, method, contrast),
+        lambda: attribute_mask(loaded, text, token, method, contrast_id=contrast),
     )
 
 

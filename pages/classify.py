@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from page_glue.classifier_glue import base_key, base_of, classifier_ids, get_classifier
+from page_glue.classifier_glue import base_key, base_of, classifier_ids, get_classifier, is_masked_lm
 from page_glue.classifier_panels import (
     ablation_panel,
     attention_panel,
@@ -17,6 +17,7 @@ from page_glue.classifier_panels import (
     open_decision,
     probabilities_panel,
 )
+from page_glue.masked_panel import masked_panel
 
 DEFAULT_TEXT = "The plot was slow at first, but the ending was wonderful and I would happily watch it again."
 OTHER = "Other: a classifier folder or hub id…"
@@ -26,7 +27,8 @@ TABS_KEY = "cls_tabs"
 st.header("Classify", anchor=False)
 st.caption(
     "A classifier reads the whole text at once and decides: that decision is its one moment. "
-    "Pick a classifier (a fine-tune from the Fine-tune page, or any *ForSequenceClassification folder)."
+    "Pick a classifier (a fine-tune from the Fine-tune page, or any *ForSequenceClassification folder), or a "
+    "masked LM (a *ForMaskedLM folder; its moment is the prediction at the one masked token in the text)."
 )
 choices = classifier_ids()
 asked = st.query_params.get(MODEL_PARAM)
@@ -41,7 +43,9 @@ text = st.text_area("Text", DEFAULT_TEXT, key="cls_text", height=90)
 pair = st.text_input("Second segment (optional, for pair tasks)", key="cls_pair").strip() or None
 
 loaded = get_classifier(model_id) if model_id and text.strip() else None
-if loaded is not None:
+if loaded is not None and is_masked_lm(model_id):
+    masked_panel(model_id, loaded, text)
+elif loaded is not None:
     opened = open_decision(model_id, loaded, text, pair)
     base = base_of(model_id)
     panels = {"Probabilities": probabilities_panel, "Attention": attention_panel, "Attributions": attribution_panel,

@@ -107,3 +107,28 @@ def test_a_labelled_file_is_evaluated_and_a_wrong_row_opens(classifier):
     at.button(key=next(b.key for b in at.button if b.key.startswith("cls_eval_open_"))).click().run()
     assert at.text_area(key="cls_text").value in csv  # the most confident mistake, opened in the explorer
     assert any(m.value.startswith("**Decision:**") for m in at.markdown)
+
+
+def test_a_masked_lm_shows_its_prediction_at_the_mask(tmp_path):
+    import torch
+    from transformers import AutoConfig, AutoModelForMaskedLM
+
+    from tests.unit.tracing.encoders.conftest import SMALL
+    from tracing.encoders.decision import load_classifier
+    from tracing.encoders.masked import load_masked_lm, predict_mask
+
+    tokenizer = load_classifier("minilm-l6", device="cpu").tokenizer
+    torch.manual_seed(0)
+    config = AutoConfig.for_model("bert", vocab_size=len(tokenizer), **SMALL)
+    AutoModelForMaskedLM.from_config(config).save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    text = "the ending was [MASK] ."
+    at = app_test(PAGE)
+    at.query_params["model"] = str(tmp_path)
+    at.session_state["cls_text"] = text
+    at.run()
+    assert not at.exception, at.exception
+    expected = predict_mask(load_masked_lm(str(tmp_path), device="cpu"), text)
+    shown = next(m.value for m in at.markdown if m.value.startswith("**At the mask:**"))
+    assert f"`{expected.top_tokens[0]}` at {expected.top_probs[0]:.1%}" in shown
+    assert any(m.value.startswith("**Explained:** logit(") for m in at.markdown)
