@@ -17,6 +17,8 @@ from components.classifier_view import class_bars, confusion_figure, paired_bars
 from components.interventions import component_grid_figure
 from components.plot_config import PLOT_CONFIG
 from page_glue.classifier_glue import (
+    DEFAULT_IG_STEPS,
+    IG_STEPS,
     ablation_for,
     attribution_for,
     contributions_for,
@@ -109,8 +111,14 @@ def attribution_panel(opened: Opened) -> None:
         "Method", ENCODER_METHOD_NAMES, format_func=lambda m: get_method(m).label, key="cls_attr_method"
     )
     st.caption(get_method(method).description)
+    steps = DEFAULT_IG_STEPS
+    if get_method(method).has_delta:
+        steps = st.select_slider("Steps", IG_STEPS, value=DEFAULT_IG_STEPS, key="cls_attr_steps",
+                                 help="More steps close the completeness gap; each costs a forward and backward pass.")  # fmt: skip
     with st.spinner("Attributing…"):
-        result = attribution_for(opened.model_id, opened.loaded, opened.text, opened.pair, label, method, contrast)
+        result = attribution_for(
+            opened.model_id, opened.loaded, opened.text, opened.pair, label, method, contrast, steps
+        )
     labels = opened.decision.labels
     what = f"log p({labels[label]})" if contrast is None else f"logit({labels[label]}) − logit({labels[contrast]})"
     gap = "" if result.delta is None else f" · completeness gap {result.delta:+.2e}"

@@ -24,6 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="explain logit(label) - logit(this class) (default: the runner-up; 'none': log p of the label)",
     )
+    parser.add_argument("--steps", type=int, default=64, help="Integrated Gradients' steps (default 64)")
     parser.add_argument("--top-k", type=int, default=10, help="a masked LM's top tokens shown (default 10)")
     parser.add_argument("--device", default=None, help="cpu, cuda, mps (default: the best available)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
@@ -68,7 +69,9 @@ def run(args: argparse.Namespace) -> int:
         "tokens": decision.tokens,
     }
     if args.attribute:
-        attribution = attribute_decision(loaded, args.text, label, args.attribute, pair=args.pair, contrast=contrast)
+        attribution = attribute_decision(
+            loaded, args.text, label, args.attribute, pair=args.pair, contrast=contrast, settings=_settings(args)
+        )
         names = decision.labels[label], None if contrast is None else decision.labels[contrast]
         result["attribution"] = _attribution(attribution, *names)
     print(json.dumps(result, ensure_ascii=False, indent=2) if args.json else _table(result))
@@ -104,11 +107,22 @@ def run_masked(args: argparse.Namespace) -> int:
     if args.attribute:
         token, runner_up = (int(i) for i in prediction.top_ids[:2])
         contrast = None if (args.contrast or "").lower() == "none" else runner_up
-        attribution = attribute_mask(loaded, args.text, token, args.attribute, contrast_id=contrast)
+        attribution = attribute_mask(
+            loaded, args.text, token, args.attribute, contrast_id=contrast, settings=_settings(args)
+        )
         names = prediction.top_tokens[0], None if contrast is None else prediction.top_tokens[1]
         result["attribution"] = _attribution(attribution, *names)
     print(json.dumps(result, ensure_ascii=False, indent=2) if args.json else _table(result))
     return 0
+
+
+def _settings(args: argparse.Namespace):
+    from tracing.inspection.attribution import AttributionSettings
+
+    try:
+        return AttributionSettings(n_steps=args.steps)
+    except ValueError as exc:
+        raise UsageError(f"--steps: {exc}") from None
 
 
 def _attribution(attribution, label: str, contrast: str | None) -> dict:

@@ -13,6 +13,7 @@ from tests.unit.tracing.conftest import run_cli
 from tests.unit.tracing.encoders.conftest import LABELS, encoder_folders, encoder_tokenizer  # noqa: F401
 from tracing.encoders.attribution import attribute_decision
 from tracing.encoders.decision import load_classifier
+from tracing.inspection.attribution import AttributionSettings
 
 TEXT, PAIR = "a quiet film with a wonderful ending", "would watch again"
 
@@ -33,7 +34,10 @@ def test_classify_prints_the_probabilities_and_scores(capsys, encoder_folders): 
         probs = plain(**tokenizer(TEXT, PAIR, return_tensors="pt")).logits[0].softmax(-1).numpy()
     assert list(result["probabilities"]) == LABELS
     np.testing.assert_allclose(list(result["probabilities"].values()), probs, atol=1e-5)
-    engine = attribute_decision(load_classifier(folder, device="cpu"), TEXT, 2, pair=PAIR, contrast=0)
+    settings = AttributionSettings(n_steps=64)  # the command's default
+    engine = attribute_decision(
+        load_classifier(folder, device="cpu"), TEXT, 2, pair=PAIR, contrast=0, settings=settings
+    )
     np.testing.assert_allclose(result["attribution"]["scores"], engine.scores, atol=1e-5)
     assert len(result["tokens"]) == len(result["attribution"]["scores"])
     assert result["attribution"]["contrast"] == "negative"
