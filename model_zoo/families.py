@@ -4,9 +4,9 @@ in sequence or side by side.
 
 Every intervention and lens (contributions, ablation, knockout, patching, commitment, logit lens) reads these
 entries through `model_zoo.layout.ModelLayout`; none spells a module path. Adding a family is one entry here
-and one tiny config in the suite that proves it (`SUITE`); `python -m model_zoo families` prints the coverage. Module paths
-are those of transformers 5 (``models/<family>/modeling_<family>.py``). Torch-free: a page asks
-`has_known_layout` of a trace's architecture.
+and one tiny config in the suite that proves it (`SUITE`); `python -m model_zoo families` prints the coverage.
+Module paths are those of transformers 5 (``models/<family>/modeling_<family>.py``); the suite checks every
+path of every entry on a real model. Torch-free: a page asks `has_known_layout` of a trace's architecture.
 """
 
 from __future__ import annotations
@@ -55,7 +55,6 @@ class Family:
         return self.attention_out_norm is not None or self.mlp_out_norm is not None
 
 
-_LLAMA = dict(model_type="llama")
 _GEMMA = dict(embedding_scale="sqrt(hidden_size)", norm="rms_plus_one")
 _GEMMA2 = _GEMMA | dict(
     mlp_in_norm="pre_feedforward_layernorm",
@@ -67,7 +66,7 @@ _GEMMA2 = _GEMMA | dict(
 FAMILIES: dict[str, Family] = {
     family.model_type: family
     for family in (
-        Family(**_LLAMA),
+        Family(model_type="llama"),
         Family(model_type="mistral"),
         Family(model_type="qwen2"),
         Family(model_type="qwen3"),

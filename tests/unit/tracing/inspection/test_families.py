@@ -255,3 +255,21 @@ def test_the_command_prints_the_table(capsys):
 
     assert main(["families"]) == 0
     assert capsys.readouterr().out.strip() == coverage_table().strip()
+
+
+def test_every_module_the_description_names_is_there(family):
+    """Each path of the entry, the descriptive ones included (embeddings, input norms, query/key/value
+    projections), names a module of the real model."""
+    loaded, _ = family
+    described, model = loaded.layout.family, loaded.base_model
+    for path in (described.layers, described.embeddings, described.final_norm):
+        assert isinstance(model.get_submodule(path), torch.nn.Module), path
+    layer = loaded.layout.layers(model)[0]
+    names = [described.attention, described.mlp, described.attention_in_norm, described.mlp_in_norm,
+             described.attention_out_norm, described.mlp_out_norm]  # fmt: skip
+    for path in filter(None, names):
+        assert isinstance(layer.get_submodule(path), torch.nn.Module), path
+    attention = layer.get_submodule(described.attention)
+    for path in [described.output_projection, *described.qkv.split(", ")]:
+        assert isinstance(attention.get_submodule(path), torch.nn.Module), path
+    assert model.get_submodule(described.embeddings) is model.get_input_embeddings()
