@@ -14,7 +14,7 @@ from model_zoo.device import use_threads_beside_a_server
 from model_zoo.kinds import ENCODER
 from model_zoo.shared_loads import SharedModels
 from page_glue.intervention_cache import remembered
-from page_glue.models import _wait_showing_progress
+from page_glue.models import wait_showing_progress
 from tracing.encoders.results import (
     Decision,
     EncoderAblation,
@@ -80,7 +80,7 @@ def get_classifier(model_id: str):
     """The loaded classifier (its load's progress shown while it runs); None with a shown error."""
     try:
         job = CLASSIFIERS.request(model_id)
-        _wait_showing_progress(job, slow=resolve(model_id.partition(CLASSES)[0]).needs_download)
+        wait_showing_progress(job, slow=resolve(model_id.partition(CLASSES)[0]).needs_download)
         return job.result()
     except ModelLoadError as exc:
         st.error(str(exc), icon=":material/error:")

@@ -54,7 +54,7 @@ def _progress_text(job: LoadJob) -> str:
     return f"{job.message} ({time.monotonic() - job.started:.0f} s)"
 
 
-def _wait_showing_progress(job: LoadJob, slow: bool) -> None:
+def wait_showing_progress(job: LoadJob, slow: bool) -> None:
     """Blocks this script run until ``job`` ends, drawing the shared progress in this session's own page."""
     if job.wait(0.05 if slow else 0.5):
         return
@@ -78,7 +78,7 @@ def get_model(model_id: str) -> LoadedModel | None:
     try:
         entry = resolve(model_id)
         job = MODELS.request(entry.id)
-        _wait_showing_progress(job, slow=needs_conversion(entry) or entry.needs_download)
+        wait_showing_progress(job, slow=needs_conversion(entry) or entry.needs_download)
         return job.result()
     except ModelLoadError as exc:
         st.error(str(exc), icon=":material/error:")
