@@ -1,7 +1,8 @@
 """A strength sweep: the greedy continuation of one moment under each of several strengths of one steering,
 decoded together, the strengths as the rows of one batch (one forward per step for all of them).
 
-Every row reads the same prefix, so no padding is needed; each row's hook adds its own strength. Strength 0
+Every row reads the same prefix, so no padding is needed: the positions before the first steered one are read
+once and their cache copied to every row; each row's hook adds its own strength. Strength 0
 is always a row: the unsteered path the others are compared with (`results.SteeringSweep`).
 """
 
@@ -44,10 +45,14 @@ def steering_sweep(
     prefix = trace.all_ids[: trace.prompt_len + moment_index]
     start = steering_start(steering, len(prefix))
     rows = len(values)
-    inputs = torch.tensor([prefix] * rows, dtype=torch.long, device=loaded.device)
     cache = DynamicCache(config=loaded.model.config)
+    shared = prefix[:start]  # read before the first steered position: the same for every row, read once
     chosen, probs = [], []
     with torch.inference_mode():
+        if shared:
+            loaded.forward(torch.tensor([shared], dtype=torch.long, device=loaded.device), cache=cache, keep=1)
+            cache.batch_repeat_interleave(rows)
+        inputs = torch.tensor([prefix[len(shared) :]] * rows, dtype=torch.long, device=loaded.device)
         for _ in range(steps):
             first = cache.get_seq_length()
             with steered(loaded, steering, first, start, values):

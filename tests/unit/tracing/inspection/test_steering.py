@@ -146,13 +146,14 @@ def test_the_difference_of_means_equals_a_plain_forwards_hidden_states(model, re
     assert made.norm == pytest.approx(float(np.linalg.norm(expected)), rel=1e-5)
 
 
-def test_a_sweep_under_batching_gives_the_tokens_of_each_strength_alone(model, trace, vector):
+@pytest.mark.parametrize("start", ["moment", "prompt"])
+def test_a_sweep_under_batching_gives_the_tokens_of_each_strength_alone(model, trace, vector, start):
     strengths = [-8.0, 4.0, 8.0]
-    sweep = steering_sweep(model, trace, 1, steering(vector, 1.0), strengths, steps=5)
+    sweep = steering_sweep(model, trace, 1, steering(vector, 1.0, start), strengths, steps=5)
     assert sweep.strengths == [-8.0, 0.0, 4.0, 8.0]
     greedy = replace(SETTINGS, max_new_tokens=6)
     for row, strength in enumerate(sweep.strengths):
-        alone = continue_steered(model, trace, 1, steering(vector, strength), greedy)
+        alone = continue_steered(model, trace, 1, steering(vector, strength, start), greedy)
         assert [m.token_id for m in alone.moments[1:]] == sweep.token_ids[row].tolist()
         np.testing.assert_allclose([m.prob for m in alone.moments[1:]], sweep.probs[row], rtol=1e-4, atol=1e-5)
     assert sweep.token_ids[sweep.baseline].tolist() == [m.token_id for m in trace.moments[1:6]]
