@@ -1,4 +1,4 @@
-"""Steering on the offline model (a Llama) and on tiny random GPT-2 and Gemma 2 models built from configs:
+"""Steering on the offline model (a Llama) and on tiny random GPT-2, Gemma 2, Phi and OPT models built from configs:
 strength 0 leaves the trace bit for bit; a steering hook equals the vector added as a bias to the layer's
 last write in a copy of the model; the difference of means equals one read from a plain forward's
 ``output_hidden_states``; a sweep's batched rows give the tokens each strength gives alone."""
@@ -32,6 +32,15 @@ TINY = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=3, num_atte
 CONFIGS = {
     "gpt2": dict(n_embd=64, n_layer=3, n_head=4, n_positions=256, bos_token_id=0, eos_token_id=0),
     "gemma2": TINY | dict(head_dim=16, final_logit_softcapping=5.0, query_pre_attn_scalar=16),
+    "phi": TINY,  # attention and MLP side by side
+    "opt": dict(
+        hidden_size=64,
+        ffn_dim=128,
+        num_hidden_layers=3,
+        num_attention_heads=4,
+        word_embed_proj_dim=64,
+        max_position_embeddings=256,
+    ),  # fmt: skip
 }
 
 
