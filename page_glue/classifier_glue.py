@@ -43,6 +43,20 @@ def _load(key: str, progress):
     return load_classifier(model_id, fresh_labels=int(count or FRESH_HEAD_LABELS), progress=progress)
 
 
+CLASSIFY_PAGE = "pages/classify.py"
+PENDING_OPEN = "cls_pending_open"  # (model id, text, pair) the Classify page opens before it draws its widgets
+
+
+def ask_to_open(model_id: str, text: str, pair: str | None) -> None:
+    """Asks the Classify page to open ``text`` (and ``pair``) with ``model_id`` on its next run."""
+    st.session_state[PENDING_OPEN] = (model_id, text, pair)
+
+
+def take_pending_open() -> tuple[str, str, str | None] | None:
+    """The text a button asked the Classify page to open (once), or None."""
+    return st.session_state.pop(PENDING_OPEN, None)
+
+
 def is_masked_lm(model_id: str) -> bool:
     """Whether ``model_id`` names a ``*ForMaskedLM`` folder or hub checkpoint."""
     from tracing.encoders.decision import checkpoint_architectures

@@ -17,9 +17,11 @@ from components.classifier_view import class_bars, confusion_figure, paired_bars
 from components.interventions import component_grid_figure
 from components.plot_config import PLOT_CONFIG
 from page_glue.classifier_glue import (
+    CLASSIFY_PAGE,
     DEFAULT_IG_STEPS,
     IG_STEPS,
     ablation_for,
+    ask_to_open,
     attribution_for,
     contributions_for,
     decision_for,
@@ -178,14 +180,15 @@ def compare_panel(opened: Opened, base_loaded, base_key: str) -> None:
             attribution_strip(side.decision.tokens, result.scores, side.specials, len(result.scores))
 
 
-def evaluation_panel(opened: Opened) -> None:
-    """A labelled file through the classifier: accuracy, confusion, per class, the wrong ones (each opened above)."""
+def evaluation_panel(model_id: str, loaded, key: str, leave: bool = False) -> None:
+    """A labelled file through the classifier: accuracy, confusion, per class, the wrong ones, each opened on the
+    Classify page (from another page, ``leave``, by switching to it). ``key`` prefixes the widgets' keys."""
     upload = st.file_uploader("Labelled file (CSV, JSONL or JSON: a text and a label column, a pair column optional)",
-                              type=["csv", "jsonl", "json"], key="cls_eval_file")  # fmt: skip
+                              type=["csv", "jsonl", "json"], key=f"{key}_file")  # fmt: skip
     if upload is None:
         return
     try:
-        result = evaluation_for(opened.model_id, opened.loaded, upload.getvalue(), upload.name)
+        result = evaluation_for(model_id, loaded, upload.getvalue(), upload.name)
     except ValueError as exc:
         st.error(str(exc), icon=":material/error:")
         return
@@ -194,7 +197,7 @@ def evaluation_panel(opened: Opened) -> None:
     for problem in result.problems[:5]:
         st.caption(f"line {problem.line}: {problem.message}")
     left, right = st.columns(2)
-    left.plotly_chart(confusion_figure(result.confusion, result.labels), config=PLOT_CONFIG, key="cls_eval_cm")
+    left.plotly_chart(confusion_figure(result.confusion, result.labels), config=PLOT_CONFIG, key=f"{key}_cm")
     right.dataframe(result.per_class(), hide_index=True)
     st.markdown(f"**Wrong:** {len(result.wrong)}, the most confident first")
     for row in result.wrong[:10]:
@@ -202,11 +205,6 @@ def evaluation_panel(opened: Opened) -> None:
         line = f"line {result.lines[row]}: said `{said}` ({result.probs[row].max():.0%}), gold `{result.labels[result.gold[row]]}`"
         text_column, button = st.columns([5, 1])
         text_column.markdown(f"{line} — {result.texts[row][:140]}")
-        button.button(
-            "Open", key=f"cls_eval_open_{row}", on_click=_open_row, args=(result.texts[row], result.pairs[row])
-        )
-
-
-def _open_row(text: str, pair: str | None) -> None:
-    st.session_state["cls_text"], st.session_state["cls_pair"] = text, pair or ""
-    st.session_state["cls_tabs"] = "Probabilities"
+        where = (model_id, result.texts[row], result.pairs[row])
+        if button.button("Open", key=f"{key}_open_{row}", on_click=ask_to_open, args=where) and leave:
+            st.switch_page(CLASSIFY_PAGE)

@@ -6,7 +6,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from page_glue.classifier_glue import base_key, base_of, classifier_ids, get_classifier, is_masked_lm
+from page_glue.classifier_glue import (
+    base_key,
+    base_of,
+    classifier_ids,
+    get_classifier,
+    is_masked_lm,
+    take_pending_open,
+)
 from page_glue.classifier_panels import (
     ablation_panel,
     attention_panel,
@@ -31,16 +38,24 @@ st.caption(
     "masked LM (a *ForMaskedLM folder; its moment is the prediction at the one masked token in the text)."
 )
 choices = classifier_ids()
-asked = st.query_params.get(MODEL_PARAM)
+# A row opened from a labelled file's evaluation (here or on the Evaluate page) is put into the widgets' state
+# before they are drawn, and they are then drawn without a default value, so Streamlit has nothing to warn about.
+pending = take_pending_open()
+asked = pending[0] if pending else st.query_params.get(MODEL_PARAM)
 if asked and asked not in choices:
     choices.insert(0, asked)
+if pending:
+    st.session_state.update({"cls_model": asked, "cls_text": pending[1], "cls_pair": pending[2] or "",
+                             TABS_KEY: "Probabilities"})  # fmt: skip
 with st.sidebar:
     st.subheader("Classifier", anchor=False)
-    index = choices.index(asked) if asked else 0
+    index = None if pending else choices.index(asked) if asked else 0
     picked = st.selectbox("Classifier", [*choices, OTHER], index=index, key="cls_model", label_visibility="collapsed")
     model_id = st.text_input("Folder or hub id", key="cls_other").strip() if picked == OTHER else picked
-text = st.text_area("Text", DEFAULT_TEXT, key="cls_text", height=90)
-pair = st.text_input("Second segment (optional, for pair tasks)", key="cls_pair").strip() or None
+text = st.text_area("Text", None if pending else DEFAULT_TEXT, key="cls_text", height=90) or ""
+pair = (
+    st.text_input("Second segment (optional, for pair tasks)", None if pending else "", key="cls_pair") or ""
+).strip() or None
 
 loaded = get_classifier(model_id) if model_id and text.strip() else None
 if loaded is not None and is_masked_lm(model_id):
@@ -50,7 +65,7 @@ elif loaded is not None:
     base = base_of(model_id)
     panels = {"Probabilities": probabilities_panel, "Attention": attention_panel, "Attributions": attribution_panel,
               "Contributions": contributions_panel, "Ablation": ablation_panel,
-              "Evaluate on a file": evaluation_panel}  # fmt: skip
+              "Evaluate on a file": lambda opened: evaluation_panel(opened.model_id, opened.loaded, "cls_eval")}  # fmt: skip
     if base:
         key = base_key(base, len(opened.decision.labels))
         panels["Base vs fine-tuned"] = lambda opened: compare_panel(opened, get_classifier(key), key)

@@ -1,6 +1,7 @@
 """Evaluate page: a question set with known answers (an upload, or a fine-tune job's held-out split) through a
 model, or a base and its adapter side by side, as a job of its own; then accuracy, calibration, the results
-table and, for any question, its trace on the Trace page at the moment it went wrong.
+table and, for any question, its trace on the Trace page at the moment it went wrong. Below, a classifier on a
+labelled text file (the Classify page's evaluation panel), each wrong row opened on the Classify page.
 
 Widgets only: tracing/experiments/ evaluates, page_glue/ wires, components/evaluation_view draws.
 """
@@ -18,6 +19,8 @@ from components.finetune_samples import problem_list
 from jobs.launcher import enforce_stops, stop
 from jobs.store import FINETUNE
 from model_zoo.adapters import registered_adapters
+from page_glue.classifier_glue import classifier_ids, get_classifier
+from page_glue.classifier_panels import evaluation_panel
 from page_glue.evaluation_glue import job_results, open_on_trace, start_evaluation
 from page_glue.job_files import job_store, launch_button, saved_upload
 from page_glue.models import model_picker
@@ -164,6 +167,16 @@ def draw_jobs(polling_fast: bool) -> None:
         results(job.id)
 
 
+def classifier_section() -> None:
+    """A classifier (a fine-tune's, or the offline encoder) on a labelled text file; nothing loads until one is
+    picked."""
+    model_id = st.selectbox("Classifier", classifier_ids(), index=None, placeholder="Pick a classifier",
+                            key="ev_cls_model")  # fmt: skip
+    loaded = get_classifier(model_id) if model_id else None
+    if loaded is not None:
+        evaluation_panel(model_id, loaded, "ev_cls", leave=True)
+
+
 live_jobs_panel = st.fragment(run_every=POLL_SECONDS, key="ev_jobs_live")(draw_jobs)
 idle_jobs_panel = st.fragment(run_every=IDLE_POLL_SECONDS, key="ev_jobs_idle")(draw_jobs)
 
@@ -180,3 +193,9 @@ if any(j.active for j in job_store().list_jobs(KIND)):
     live_jobs_panel(True)
 else:
     idle_jobs_panel(False)
+st.subheader("A classifier on a labelled file", anchor=False)
+st.caption(
+    "Texts with known labels through a classifier: accuracy with its interval, the confusion matrix, precision "
+    "and recall per class, and the wrong rows, each opened on the Classify page."
+)
+classifier_section()

@@ -4,6 +4,7 @@ engine gives, every panel drawn without an exception, and the base beside it."""
 
 from __future__ import annotations
 
+import logging
 from urllib.parse import quote
 
 import numpy as np
@@ -91,22 +92,64 @@ def test_bertviz_views_draw_offline(classifier, view):
     assert frames and "cdnjs" not in str(frames[0].proto)
 
 
-def test_a_labelled_file_is_evaluated_and_a_wrong_row_opens(classifier):
-    # one text under both labels: at least one row is wrong
-    csv = (
-        "text,label\nThe ending was wonderful.,positive\nThe ending was wonderful.,negative\nSlow and dull.,negative\n"
-    )
-    at = opened_page(classifier, "Evaluate on a file")
-    at.file_uploader(key="cls_eval_file").upload("reviews.csv", csv.encode()).run()
+# one text under both labels: at least one row is wrong
+LABELLED = (
+    "text,label\nThe ending was wonderful.,positive\nThe ending was wonderful.,negative\nSlow and dull.,negative\n"
+)
+
+
+@pytest.fixture
+def state_warnings(monkeypatch):
+    """What Streamlit logs about a widget given a default value and a Session State value at once (it warns
+    once per process, so the flag is reset for the test)."""
+    from streamlit.elements.lib import policies
+
+    monkeypatch.setattr(policies, "_shown_default_value_warning", False)
+    handler = logging.Handler()
+    handler.emit = lambda record: logged.append(record.getMessage())
+    logged: list[str] = []
+    policies._LOGGER.addHandler(handler)
+    yield logged
+    policies._LOGGER.removeHandler(handler)
+
+
+def evaluated(at, key: str) -> tuple[int, str]:
+    """The wrong rows' count (checked against the accuracy shown) and the first wrong row's text."""
     assert not at.exception, at.exception
     accuracy = next(m.value for m in at.markdown if m.value.startswith("**Accuracy**"))
     wrong = next(m.value for m in at.markdown if m.value.startswith("**Wrong:**"))
     count = int(wrong.split()[1].rstrip(","))
     assert f"{(3 - count) / 3:.1%}" in accuracy and "on 3 rows" in accuracy
     assert count >= 1
-    at.button(key=next(b.key for b in at.button if b.key.startswith("cls_eval_open_"))).click().run()
-    assert at.text_area(key="cls_text").value in csv  # the most confident mistake, opened in the explorer
+    first = next(m.value for m in at.markdown if m.value.startswith("line ")).split(" — ", 1)[1]
+    return next(b.key for b in at.button if b.key.startswith(f"{key}_open_")), first
+
+
+def opened_on_classify(at, classifier, text: str, state_warnings: list[str]) -> None:
+    assert not at.exception, at.exception
+    assert at.sidebar.selectbox(key="cls_model").value == classifier
+    assert at.text_area(key="cls_text").value == text
     assert any(m.value.startswith("**Decision:**") for m in at.markdown)
+    assert not at.warning and not [m for m in state_warnings if "Session State" in m], state_warnings
+
+
+def test_a_labelled_file_is_evaluated_and_a_wrong_row_opens(classifier, state_warnings):
+    at = opened_page(classifier, "Evaluate on a file")
+    at.file_uploader(key="cls_eval_file").upload("reviews.csv", LABELLED.encode()).run()
+    button, text = evaluated(at, "cls_eval")
+    at.button(key=button).click().run()
+    opened_on_classify(at, classifier, text, state_warnings)  # the most confident mistake, opened in the explorer
+
+
+def test_the_evaluate_page_evaluates_a_file_and_opens_a_wrong_row_on_the_classify_page(classifier, state_warnings):
+    at = app_test("app.py").run().switch_page("pages/evaluate.py").run()  # switching pages needs the navigation
+    assert not at.exception, at.exception
+    at.selectbox(key="ev_cls_model").set_value(classifier).run()
+    at.file_uploader(key="ev_cls_file").upload("reviews.csv", LABELLED.encode()).run()
+    button, text = evaluated(at, "ev_cls")
+    at.button(key=button).click().run()
+    assert "ev_cls_model" not in [box.key for box in at.selectbox]  # on the Classify page now
+    opened_on_classify(at, classifier, text, state_warnings)
 
 
 def test_a_masked_lm_shows_its_prediction_at_the_mask(tmp_path):
