@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.smoke import parse_args  # noqa: E402
 
 PROMPT = "Explain in two sentences why the sky is blue."
 ANSWER_TOKENS = 32
@@ -83,7 +84,7 @@ def run(args) -> dict:
 
     torch.set_num_threads(args.threads)
     loaded = load_model("smollm2-135m-instruct", device="cpu")
-    ids, prompt_length = greedy_answer(loaded, PROMPT, ANSWER_TOKENS)
+    ids, prompt_length = greedy_answer(loaded, PROMPT, args.answer_tokens)
     positions = list(range(prompt_length, len(ids)))
     settings = AttributionSettings(n_steps=args.n_steps)
     captum_rows = spread(args.captum_moments, len(positions))
@@ -122,7 +123,9 @@ def run(args) -> dict:
     }
 
     long_ids = (ids * 4)[:101]
-    one = clocks["one"].run(lambda: attribute_position(loaded, long_ids, 100, settings=AttributionSettings(n_steps=32)))
+    one = clocks["one"].run(
+        lambda: attribute_position(loaded, long_ids, 100, settings=AttributionSettings(n_steps=args.one_moment_steps))
+    )
 
     def seconds(name: str, kind: str) -> float:
         return getattr(clocks[name], kind) * scale.get(name, 1.0)
@@ -157,7 +160,7 @@ def run(args) -> dict:
         "max_rel_diff": max(rel_ig, rel_fa),
         "one_moment_ig_seconds": round(clocks["one"].cpu, 3),
         "one_moment_ig_seconds_wall": round(clocks["one"].wall, 3),
-        "one_moment_ig_setup": "32 steps, 100-token prefix, one target",
+        "one_moment_ig_setup": f"{args.one_moment_steps} steps, 100-token prefix, one target",
         "one_moment_ig_abs_delta": abs(float(one.delta)),
     }
 
@@ -168,7 +171,9 @@ def main() -> None:
     parser.add_argument("--n-steps", type=int, default=8, help="Integrated Gradients steps (both sides)")
     parser.add_argument("--captum-moments", type=int, default=3, help="moments Captum runs (32 = all)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (both sides)")
-    args = parser.parse_args()
+    parser.add_argument("--answer-tokens", type=int, default=ANSWER_TOKENS, help="greedy answer tokens attributed")
+    parser.add_argument("--one-moment-steps", type=int, default=32, help="IG steps of the one-moment figure")
+    args = parse_args(parser, n_steps=2, captum_moments=1, answer_tokens=4, one_moment_steps=2)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     result = run(args)
     if not args.json:

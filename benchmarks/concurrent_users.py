@@ -28,6 +28,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.smoke import parse_args  # noqa: E402
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from model_zoo import load_model  # noqa: E402
@@ -88,7 +90,7 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=64)
     parser.add_argument("--users", default="1,4,8", help="comma-separated numbers of simultaneous users")
     parser.add_argument("--rounds", type=int, default=2)
-    args = parser.parse_args()
+    args = parse_args(parser, tokens=4, users="1,2", rounds=1)
     counts = [int(n) for n in args.users.split(",")]
 
     threads = use_threads_beside_a_server()

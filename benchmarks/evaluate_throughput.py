@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.smoke import parse_args  # noqa: E402
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from finetune.sample_data import sample_path  # noqa: E402
@@ -46,11 +48,13 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="end with one JSON line")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--max-new-tokens", type=int, default=64)
-    args = parser.parse_args()
+    parser.add_argument("--questions", type=int, default=0, help="the first N held-out questions (default: all)")
+    args = parse_args(parser, rounds=1, max_new_tokens=4, questions=4)
 
     threads = use_threads_beside_a_server()
     loaded = load_model(MODEL)
     questions = read_questions_file(str(sample_path("test"))).questions
+    questions = questions[: args.questions] if args.questions else questions
     settings = EvaluationSettings(max_new_tokens=args.max_new_tokens)
     evaluate_model(loaded, questions[:2], EvaluationSettings(max_new_tokens=4))  # warm-up
     seconds: dict[str, list[float]] = {"batched": [], "one_at_a_time": []}

@@ -28,9 +28,9 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 import torch  # noqa: E402
 
+from benchmarks.smoke import parse_args  # noqa: E402
 from finetune.config import TrainConfig  # noqa: E402
 from finetune.encoding import encode_causal  # noqa: E402
 from finetune.evaluate import mean_loss  # noqa: E402
@@ -162,7 +162,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="runs of each side, in ABBA order")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (both sides)")
     parser.add_argument("--json", action="store_true", help="end with one JSON line")
-    args = parser.parse_args()
+    args = parse_args(parser, steps=1, batch_size=2, train_examples=8, heldout=2, rounds=1)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as tmp:

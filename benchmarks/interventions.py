@@ -28,6 +28,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.smoke import parse_args  # noqa: E402
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as make sets it: spinning threads starve a busy CPU
 
@@ -81,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print only the JSON line")
     parser.add_argument("--prefix", type=int, default=100, help="tokens before the moment (default 100)")
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv, prefix=8)
     say = (lambda *a: None) if args.json else print
     loaded = load_model(default_entry().id)
     ids = loaded.tokenizer(TEXT)["input_ids"]

@@ -24,6 +24,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from benchmarks.smoke import parse_args  # noqa: E402
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from streamlit.testing.v1 import AppTest  # noqa: E402
@@ -76,14 +78,15 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="end with one JSON line")
     parser.add_argument("--trace", type=Path, help="a saved trace to use instead of generating one")
     parser.add_argument("--switches", type=int, default=15)
+    parser.add_argument("--tokens", type=int, default=TOKENS, help="tokens of the generated trace")
     parser.add_argument("--save-trace", type=Path, help="keep the generated trace here for later runs")
-    args = parser.parse_args()
+    args = parse_args(parser, switches=2, tokens=8)
 
     if args.trace:
         trace = load_trace(args.trace)
     else:
         started = time.perf_counter()
-        trace = make_trace(TOKENS)
+        trace = make_trace(args.tokens)
         print(f"generated a {len(trace.moments)}-token trace in {time.perf_counter() - started:.1f} s", file=sys.stderr)
         if args.save_trace:
             trace.save(args.save_trace)

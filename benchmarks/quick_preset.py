@@ -22,7 +22,7 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
+from benchmarks.smoke import parse_args  # noqa: E402
 from finetune.config import PRESETS, preset  # noqa: E402
 from finetune.sample_data import sample_path  # noqa: E402
 from finetune.train import train  # noqa: E402
@@ -31,7 +31,11 @@ from finetune.train import train  # noqa: E402
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="end with one JSON line")
-    args = parser.parse_args()
+    parser.add_argument("--steps", type=int, default=0, help="training steps (default: the preset's)")
+    parser.add_argument("--heldout", type=int, default=0, help="held-out sums scored (default: the preset's)")
+    args = parse_args(parser, steps=2, heldout=2)
+    sizes = {"max_steps": args.steps} if args.steps else {}
+    sizes |= {"test_limit": args.heldout, "sample_count": 0} if args.heldout else {}
     with tempfile.TemporaryDirectory() as folder:
         config = preset(
             "quick",
@@ -40,6 +44,7 @@ def main() -> None:
             device="cpu",
             name="quick-preset-benchmark",
             checkpoint_dir=str(Path(folder) / "checkpoints"),
+            **sizes,
         )
         started = time.perf_counter()
         result = train(config)

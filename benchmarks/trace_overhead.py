@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.smoke import parse_args  # noqa: E402
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
@@ -139,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     # threads (20x slower here) and swamp what is measured; both sides always get the same count.
     parser.add_argument("--threads", type=int, default=1, help="torch threads for both (default 1)")
     parser.add_argument("--json", action="store_true", help="print only the JSON summary")
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv, tokens=4, repeats=1, long_tokens=16, step_tokens=2)
     torch.set_num_threads(args.threads)
     say = (lambda *a: None) if args.json else (lambda *a: print(*a, file=sys.stderr))
 
