@@ -21,12 +21,12 @@ from finetune.validation import check_data
 from jobs.launcher import enforce_stops
 from jobs.store import FINETUNE
 from model_zoo.kinds import CAUSAL_LM, ENCODER, TASK_KINDS
+from page_glue.compare_runs_panel import compare_runs
 from page_glue.finetune_actions import export_actions, resume_actions, stop_button
-from page_glue.finetune_compare import compare_runs
-from page_glue.finetune_probes import probe_panel
 from page_glue.finetune_settings import settings_form
 from page_glue.job_files import job_store, launch_button, saved_upload
 from page_glue.models import get_model, model_picker
+from page_glue.probe_panel import probe_panel
 
 POLL_SECONDS = 2.0  # while a job is queued, running or stopping
 IDLE_POLL_SECONDS = 15.0  # otherwise: only to notice a job launched elsewhere (the CLI, another tab)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from components.finetune_probes import (
+from components.probe_curves import (
     answer_text,
     moment_change_figure,
     moment_labels,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from components.finetune_compare import overlay_figure, settings_difference
+from components.runs_overlay import overlay_figure, settings_difference
 from finetune.training_store import TrainingJobStore
 from jobs.store import Job
 
