@@ -136,14 +136,16 @@ def steering_controls(current: CurrentTrace, trace: Trace, loaded, node_id: str,
     layers = None if rows is None else int(rows.shape[0])
     _vector_source(trace, layers)
     cols = st.columns([1, 1, 1, 1], vertical_alignment="bottom")
-    cols[0].number_input("Strength", value=8.0, step=1.0, key=f"{KEY}_strength")
+    # the CLI's default too: on the offline model a two-list vector read at layer 15 has a norm of ~40, and
+    # 8 times it turned a greeting into a run of newlines where 4 still reads as text
+    cols[0].number_input("Strength", value=4.0, step=1.0, key=f"{KEY}_strength")
     cols[1].text_input("Add at layers", key=f"{KEY}_layers", help="comma-separated; empty: the layer it was read at")
     cols[2].number_input("Tokens", 1, 512, value=8, key=f"{KEY}_after")
     cols[3].toggle("Prompt too", key=f"{KEY}_prompt_too", help="steer every position, the prompt's too")
     go = st.columns([2, 2, 1.4], vertical_alignment="bottom")
     go[0].button("Continue from here under steering", icon=":material/explore:", key=f"{KEY}_go",
                  on_click=grow_steered_branch, args=(current, loaded, node_id, moment, picker_key))  # fmt: skip
-    go[1].text_input("Sweep strengths", value="-12,-8,-4,4,8,12", key=f"{KEY}_strengths")
+    go[1].text_input("Sweep strengths", value="-8,-4,-2,2,4,8", key=f"{KEY}_strengths")
     go[2].button("Sweep", icon=":material/grid_on:", key=f"{KEY}_sweep_go", on_click=run_sweep,
                  args=(current, loaded, node_id, moment))  # fmt: skip
     if error := st.session_state.pop(ERROR, None):
