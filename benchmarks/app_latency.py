@@ -13,9 +13,9 @@ Side by side in one run, on the offline default model with a Chinese prompt, war
   and compiles plotly.js: seconds of CPU that a real user's own machine spends, not the server's), click Run
   on a ``--user-tokens``-token trace at the same moment; their mean time to an explorable trace divided by
   one session's alone, each the median of ``--user-rounds`` rounds that interleave one alone run and one
-  together run. Goal <= 2.0 (batched decoding, `model_zoo.batching`). The sessions share one prompt, as a
+  together run. Goal <= 2.0 (batched decoding, `model_zoo.step_scheduler`). The sessions share one prompt, as a
   class on one exercise does: after the first run the server keeps that prompt's cache, so each run reads
-  only its last token (`model_zoo.batching`'s kept prefixes).
+  only its last token (`model_zoo.step_scheduler`'s kept prefixes).
 - ``users4_distinct_ratio``: the same with a prompt never run before in every run, alone and together
   (numbered, so only the chat template's system part is shared): what a class whose users all type their
   own prompts gets.

@@ -2,7 +2,7 @@
 
 N = 1, 4 and 8 threads (as the server's sessions are) each trace a different prompt of the offline model for
 ``--tokens`` greedy tokens, starting together, in one process with the served app's torch thread count.
-Each N runs twice per round, once batched (`model_zoo.batching`, what the app does) and once with batching
+Each N runs twice per round, once batched (`model_zoo.step_scheduler`, what the app does) and once with batching
 off (each step takes the model's lock alone: the app before batching), in alternating order, so background
 load hits both alike. Every batched trace is checked against the same prompt's unbatched one (same tokens,
 probabilities within 1e-4).

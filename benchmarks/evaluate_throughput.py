@@ -29,8 +29,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from finetune.sample_data import sample_path  # noqa: E402
 from model_zoo import load_model  # noqa: E402
-from model_zoo.batching import MAX_ROWS  # noqa: E402
 from model_zoo.device import use_threads_beside_a_server  # noqa: E402
+from model_zoo.step_scheduler import MAX_ROWS  # noqa: E402
 from tracing.experiments.evaluate_questions import evaluate_model  # noqa: E402
 from tracing.experiments.evaluation import EvaluationSettings  # noqa: E402
 from tracing.experiments.questions import read_questions_file  # noqa: E402

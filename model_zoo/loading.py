@@ -44,7 +44,7 @@ class LoadedModel:
     dtype: torch.dtype
     load_seconds: float
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
-    batching: bool = True  # concurrent decodes share forward passes (model_zoo.batching)
+    batching: bool = True  # concurrent decodes share forward passes (model_zoo.step_scheduler)
     scheduler: object = field(default=None, init=False, repr=False)  # made on first use; False: cannot batch
     few_rows: bool = False  # its linears use the few-rows order (model_zoo.few_rows)
 
@@ -68,7 +68,7 @@ class LoadedModel:
         """A KV-cache stream for one decode (``step(prefix)``, then ``step([token])``; close it when done),
         batched with every other decode on this model when it can be. A stream with ``around`` (hooks for
         its own forwards, `model_zoo.seam.KVCacheSteps`) always runs alone."""
-        from model_zoo.batching import open_stream
+        from model_zoo.step_scheduler import open_stream
 
         return open_stream(self, attention, around)
 

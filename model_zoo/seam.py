@@ -135,7 +135,7 @@ class KVCacheSteps:
     later call the next token(s); every call returns the last position's logits and attention row.
 
     Holds the model's lock around each forward pass only, so two streams on one model interleave safely.
-    This is one stream alone; `model_zoo.batching` serves many at once with the same interface.
+    This is one stream alone; `model_zoo.step_scheduler` serves many at once with the same interface.
     ``around`` (optional) wraps each forward, inside the lock: hooks it installs are in place for this
     stream's forward alone and gone before another stream's.
     """

@@ -1,5 +1,5 @@
 """Several decodes at once: each runs in a thread of its own and the model's scheduler
-(`model_zoo.batching`) batches their steps, so N traces cost far less than N traces one after another.
+(`model_zoo.step_scheduler`) batches their steps, so N traces cost far less than N traces one after another.
 Every trace equals the one `trace_generation` makes alone (to float rounding)."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from model_zoo.batching import MAX_ROWS
+from model_zoo.step_scheduler import MAX_ROWS
 from tracing.core.decode import trace_generation
 from tracing.core.trace import DecodingSettings, Trace
 

@@ -1,5 +1,5 @@
 """The one KV-cache step loop: decode and branch both run it, over the model's stream of KV-cache steps
-(batched with every other decode on the model, `model_zoo.batching`).
+(batched with every other decode on the model, `model_zoo.step_scheduler`).
 
 The prefix is read in one pass that fills the cache; then one pass per token. At every step the caller's
 ``pick`` chooses the token (sampled, greedy, or forced), the step is described as a `Moment`, and the loop

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
-from model_zoo.batching import MAX_ROWS
+from model_zoo.step_scheduler import MAX_ROWS
 from tracing.core.teacher_forcing import forced_pass
 from tracing.core.tokens import readable_token
 from tracing.core.trace import Trace

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from datafiles.answers import AnswerRule, FoundAnswer
-from model_zoo.batching import MAX_ROWS
+from model_zoo.step_scheduler import MAX_ROWS
 from tracing.core.decode_many import trace_all
 from tracing.core.trace import DecodingSettings, Trace
 from tracing.experiments.consistency import majority_answer

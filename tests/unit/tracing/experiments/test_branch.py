@@ -103,7 +103,7 @@ def test_the_shared_prefix_is_read_once_and_several_tokens_can_be_forced(smollm,
     assert len(forced) == 2
     result = branch(counting, parent, 1, forced, dataclasses.replace(SETTINGS, max_new_tokens=5))
     # the prefix (prompt and moment 0) in one pass but its last token, which the step of moment 1 reads
-    # (model_zoo.batching), then the two forced tokens and one more
+    # (model_zoo.step_scheduler), then the two forced tokens and one more
     assert counting.model.lengths == [parent.prompt_len, 1, 1, 1, 1]
     assert result.generated_ids[1:3] == forced and forced_moments(result) == [1, 2]
     assert len(result.moments) == 5

@@ -101,7 +101,7 @@ def test_divergence_moment_shares_one_distribution(result):
     assert len({s[d] for s in sequences}) > 1
     for path, choice in zip(result.paths, found.choices, strict=True):
         assert choice.token_id == path.moments[d].token_id and choice.prob == path.moments[d].prob
-        # 1e-5: the paths are decoded as rows of one batch, which differ by float rounding (model_zoo.batching)
+        # 1e-5: the paths are decoded as rows of one batch, which differ by float rounding (model_zoo.step_scheduler)
         np.testing.assert_allclose(path.moments[d].top_probs, found.top_probs, atol=1e-5)
 
 

@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 import torch
 
-from model_zoo.batching import AWAY_STEPS, GATHER_SECONDS, _Prefixes, _Rows, scheduler_for
 from model_zoo.seam import KVCacheSteps
+from model_zoo.step_scheduler import AWAY_STEPS, GATHER_SECONDS, _Prefixes, _Rows, scheduler_for
 from tests.conftest import CJK_PROMPT
 from tracing.core.decode import trace_generation
 from tracing.core.trace import DecodingSettings
