@@ -20,8 +20,8 @@ from tracing.inspection.attribution.api import (
     attribute_trace,
     contrast_choices,
 )
-from tracing.inspection.attribution.base import PREFIX, PROMPT, Attribution, AttributionMatrix, AttributionSettings
 from tracing.inspection.attribution.registry import AttributionMethod, get_method, method_names, methods_for, register
+from tracing.inspection.attribution.results import PREFIX, PROMPT, Attribution, AttributionMatrix, AttributionSettings
 
 __all__ = [
     "DEFAULT_METHOD",

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from tracing.inspection.attribution.base import Attribution, AttributionMatrix, AttributionSettings
 from tracing.inspection.attribution.registry import get_method
+from tracing.inspection.attribution.results import Attribution, AttributionMatrix, AttributionSettings
 from tracing.inspection.attribution.scoring import model_session
 from tracing.inspection.attribution.targets import make_targets
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from tracing.inspection.attribution.base import AttributionSettings
+from tracing.inspection.attribution.results import AttributionSettings
 
 NO_CONTRAST = -1
 
