@@ -20,6 +20,7 @@ from tracing.inspection.interventions.results import Commitment
 from tracing.inspection.logit_lens import lens_logits, residual_states
 
 Progress = Callable[[float, str], None]
+Translate = Callable[[int, torch.Tensor], torch.Tensor]  # (row of the lens, states [positions, hidden]) -> states
 
 
 def deciding_layers(ranks: np.ndarray) -> np.ndarray:
@@ -34,8 +35,11 @@ def deciding_layers(ranks: np.ndarray) -> np.ndarray:
     return decided
 
 
-def commitment(loaded, trace: Trace, progress: Progress | None = None) -> Commitment:
-    """The logit-lens rank and probability of every moment's token at every layer of ``trace``."""
+def commitment(
+    loaded, trace: Trace, progress: Progress | None = None, translate_row: Translate | None = None
+) -> Commitment:
+    """The logit-lens rank and probability of every moment's token at every layer of ``trace``; with
+    ``translate_row`` (a tuned lens's ``(row, states) -> states``), each layer's states are translated first."""
     if not trace.moments:
         raise ValueError("This trace has no moments.")
     loaded.identity.check_made(trace.identity, "read")
@@ -50,6 +54,8 @@ def commitment(loaded, trace: Trace, progress: Progress | None = None) -> Commit
         for index, state in enumerate(states):
             if progress is not None:
                 progress(index / len(states), f"Layer {index} of {len(states) - 1}…")
+            if translate_row is not None:
+                state = translate_row(index, state)
             log_probs = torch.log_softmax(lens_logits(loaded, state).float(), dim=-1)
             chosen = log_probs.gather(1, targets[:, None])
             ranks.append(((log_probs > chosen).sum(dim=-1) + 1).cpu())
