@@ -21,6 +21,7 @@ import torch
 from model_zoo import LoadedModel, ModelEntry
 from model_zoo.families import FAMILIES, FEATURES, SUITE, coverage_table
 from model_zoo.layout import layout_of_model, layout_problem
+from tests.tiny_decoders import CONFIGS, save_tiny_decoder
 from tracing.core.decode import trace_generation
 from tracing.core.trace import DecodingSettings
 from tracing.inspection.interventions import Ablation, Knockout, commitment, contributions, intervene
@@ -33,34 +34,6 @@ TOL = 1e-5 if DTYPE is torch.float32 else 5e-2  # equal up to the rounding of th
 PROMPT = "The cat sat on the mat because it"
 SETTINGS = DecodingSettings(max_new_tokens=4, use_chat_template=False, stop_at_eos=False)
 MOMENT, LAYER, HEAD, KEYS = 2, 1, 1, (1, 3)
-SMALL = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-             max_position_embeddings=256)  # fmt: skip
-CONFIGS = {
-    "llama": SMALL,
-    "mistral": SMALL,
-    "qwen2": SMALL,
-    "qwen3": SMALL | dict(head_dim=16),
-    "gemma": SMALL | dict(head_dim=16),
-    "gemma2": SMALL | dict(head_dim=16, final_logit_softcapping=5.0, query_pre_attn_scalar=16),
-    "gemma3_text": SMALL | dict(head_dim=16, final_logit_softcapping=5.0, query_pre_attn_scalar=16),
-    "phi3": SMALL | dict(pad_token_id=0),
-    "phi": SMALL,
-    "gpt2": dict(n_embd=64, n_layer=2, n_head=4, n_positions=256, bos_token_id=0, eos_token_id=0),
-    "gpt_neox": {k: v for k, v in SMALL.items() if k != "num_key_value_heads"},
-    "opt": dict(
-        hidden_size=64,
-        ffn_dim=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        word_embed_proj_dim=64,
-        max_position_embeddings=256,
-    ),  # fmt: skip
-    "olmo2": SMALL,
-    "granite": SMALL
-    | dict(
-        embedding_multiplier=2.0, residual_multiplier=0.5, logits_scaling=4.0, attention_multiplier=0.2
-    ),  # fmt: skip
-}
 
 
 def test_every_family_has_a_tiny_model_here_and_the_coverage_table_names_these_tests():
@@ -77,21 +50,10 @@ def test_every_family_has_a_tiny_model_here_and_the_coverage_table_names_these_t
 @pytest.fixture(scope="session")
 def family_folders(smollm, tmp_path_factory) -> dict[str, str]:
     """One saved tiny random model per family, with the offline tokenizer (its vocabulary)."""
-    from transformers import AutoConfig, AutoModelForCausalLM
-
     root = tmp_path_factory.mktemp("families")
     folders = {}
     for index, (family, settings) in enumerate(CONFIGS.items()):
-        torch.manual_seed(index)
-        config = AutoConfig.for_model(family, vocab_size=len(smollm.tokenizer), **settings)
-        model = AutoModelForCausalLM.from_config(config, attn_implementation="eager")
-        with torch.no_grad():
-            for parameter in model.parameters():
-                parameter.add_(torch.randn_like(parameter) * 0.1)
-        folder = root / family
-        model.save_pretrained(folder)
-        smollm.tokenizer.save_pretrained(folder)
-        folders[family] = str(folder)
+        folders[family] = save_tiny_decoder(family, settings, smollm.tokenizer, root / family, seed=index)
     return folders
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.tiny_decoders import CONFIGS, save_tiny_decoder, with_layers
 from tracing.core.decode import render_prompt, trace_generation
 from tracing.core.trace import DecodingSettings
 from tracing.experiments.branch import decode_on
@@ -27,42 +28,19 @@ POSITIVE = ["I love this, it is wonderful and happy.", "What a great, joyful day
 NEGATIVE = ["I hate this, it is awful and sad.", "What a terrible, miserable day!"]
 PROMPT = "The weather today is"
 SETTINGS = DecodingSettings(max_new_tokens=8, use_chat_template=False, stop_at_eos=False)
-TINY = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=2,
-            max_position_embeddings=256)  # fmt: skip
-CONFIGS = {
-    "gpt2": dict(n_embd=64, n_layer=3, n_head=4, n_positions=256, bos_token_id=0, eos_token_id=0),
-    "gemma2": TINY | dict(head_dim=16, final_logit_softcapping=5.0, query_pre_attn_scalar=16),
-    "phi": TINY,  # attention and MLP side by side
-    "opt": dict(
-        hidden_size=64,
-        ffn_dim=128,
-        num_hidden_layers=3,
-        num_attention_heads=4,
-        word_embed_proj_dim=64,
-        max_position_embeddings=256,
-    ),  # fmt: skip
-}
+STEERED = ["gpt2", "gemma2", "phi", "opt"]  # LayerNorm, post-norms, attention and MLP side by side, OPT's MLP
 
 
-@pytest.fixture(scope="module", params=["llama", *CONFIGS])
+@pytest.fixture(scope="module", params=["llama", *STEERED])
 def model(request, smollm, tmp_path_factory):
     """The offline model, or a tiny random one of the family saved and loaded as a user's folder."""
     if request.param == "llama":
         return smollm
-    from transformers import AutoConfig, AutoModelForCausalLM
-
     from model_zoo import load_model
 
-    torch.manual_seed(3)
-    config = AutoConfig.for_model(request.param, vocab_size=len(smollm.tokenizer), **CONFIGS[request.param])
-    tiny = AutoModelForCausalLM.from_config(config, attn_implementation="eager")
-    with torch.no_grad():
-        for parameter in tiny.parameters():
-            parameter.add_(torch.randn_like(parameter) * 0.1)
-    folder = tmp_path_factory.mktemp(request.param)
-    tiny.save_pretrained(folder)
-    smollm.tokenizer.save_pretrained(folder)
-    return load_model(str(folder), device="cpu")
+    settings = with_layers(CONFIGS[request.param], 3)
+    folder = save_tiny_decoder(request.param, settings, smollm.tokenizer, tmp_path_factory.mktemp(request.param), 3)
+    return load_model(folder, device="cpu")
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from jobs.store import JobStore
+from tests.tiny_decoders import CONFIGS, save_tiny_decoder, with_layers
 from tests.unit.tracing.conftest import run_cli
 from tracing.core.decode import trace_generation
 from tracing.core.trace import DecodingSettings
@@ -29,9 +30,7 @@ from tracing.inspection.tuned_lens.lens import find_lens, lens_folder, new_lens,
 from tracing.inspection.tuned_lens.training import lens_optimizer, train_lens
 
 pytestmark = pytest.mark.slow
-TINY = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=2,
-            max_position_embeddings=256)  # fmt: skip
-CONFIGS = {"llama": TINY, "gpt2": dict(n_embd=64, n_layer=3, n_head=4, n_positions=256, bos_token_id=0, eos_token_id=0)}
+LENS_FAMILIES = ("llama", "gpt2")  # RMSNorm and LayerNorm
 TEXT = (
     "The tuned lens reads what each layer of a transformer would predict. A logit lens decodes every layer with "
     "the final norm and the unembedding; a tuned lens first translates the residual stream with one affine map "
@@ -40,17 +39,7 @@ TEXT = (
 
 
 def tiny_folder(smollm, family: str, folder) -> str:
-    from transformers import AutoConfig, AutoModelForCausalLM
-
-    torch.manual_seed(5)
-    config = AutoConfig.for_model(family, vocab_size=len(smollm.tokenizer), **CONFIGS[family])
-    model = AutoModelForCausalLM.from_config(config, attn_implementation="eager")
-    with torch.no_grad():
-        for parameter in model.parameters():
-            parameter.add_(torch.randn_like(parameter) * 0.1)
-    model.save_pretrained(folder)
-    smollm.tokenizer.save_pretrained(folder)
-    return str(folder)
+    return save_tiny_decoder(family, with_layers(CONFIGS[family], 3), smollm.tokenizer, folder, seed=5)
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +47,7 @@ def tiny_models(smollm, tmp_path_factory) -> dict:
     from model_zoo import load_model
 
     root = tmp_path_factory.mktemp("lens_models")
-    return {family: load_model(tiny_folder(smollm, family, root / family), device="cpu") for family in CONFIGS}
+    return {family: load_model(tiny_folder(smollm, family, root / family), device="cpu") for family in LENS_FAMILIES}
 
 
 @pytest.mark.parametrize("which", ["offline", "llama", "gpt2"])
@@ -71,7 +60,7 @@ def test_an_identity_lens_reads_exactly_as_the_logit_lens(which, smollm, tiny_mo
     assert np.array_equal(plain.chosen_probs, tuned.chosen_probs)
 
 
-@pytest.mark.parametrize("family", sorted(CONFIGS))
+@pytest.mark.parametrize("family", LENS_FAMILIES)
 def test_training_lowers_the_heldout_kl_at_every_layer_but_the_last(family, tiny_models):
     loaded = tiny_models[family]
     train, heldout = split_heldout(token_chunks(loaded.tokenizer, [TEXT], 32), 0.2)
