@@ -49,7 +49,7 @@ if pending:
                              TABS_KEY: "Probabilities"})  # fmt: skip
 with st.sidebar:
     st.subheader("Classifier", anchor=False)
-    index = None if pending else choices.index(asked) if asked else 0
+    index = choices.index(asked) if asked and not pending else 0  # 0: no default for Streamlit to warn about
     picked = st.selectbox("Classifier", [*choices, OTHER], index=index, key="cls_model", label_visibility="collapsed")
     model_id = st.text_input("Folder or hub id", key="cls_other").strip() if picked == OTHER else picked
 text = st.text_area("Text", None if pending else DEFAULT_TEXT, key="cls_text", height=90) or ""
