@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import CJK_PROMPT
-from tests.unit.model_zoo.test_batching import assert_same_trace, solo
+from tests.unit.model_zoo.test_step_scheduler import assert_same_trace, solo
 from tracing.core.decode_many import trace_all
 from tracing.core.trace import DecodingSettings
 
