@@ -52,6 +52,8 @@ def browser():
 
 # What a page shows when it failed: a traceback box, or an error box the test did not say it expects.
 PROBLEMS = "[data-testid='stException'], [data-testid='stAlertContentError']"
+DIALOGS = "[role='dialog']"
+DIALOG_PROBLEMS = r"Page not found|[Ee]rror"
 
 
 class PageShowsAProblem(AssertionError):
@@ -70,6 +72,9 @@ def assert_no_problem(page) -> None:
         f"{kind}: {text[:1500]}"
         for kind, text in shown
         if kind == "stException" or not any(re.search(pattern, text) for pattern in expected)
+    ]
+    unexpected += [  # Streamlit's own error dialogs ("Page not found", a connection or script error)
+        f"dialog: {text[:500]}" for text in page.locator(DIALOGS).all_inner_texts() if re.search(DIALOG_PROBLEMS, text)
     ]
     if unexpected:
         raise PageShowsAProblem(f"{page.url} shows:\n" + "\n---\n".join(unexpected))

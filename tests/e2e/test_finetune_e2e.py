@@ -32,7 +32,7 @@ def test_upload_train_stop_resume_and_the_curves_continue(app_url, page, artifac
 
     csv = tmp_path / "问答.csv"
     csv.write_bytes(("prompt,response\n" + "".join(f"{q},{a}\n" for q, a in ROWS * 3)).encode("gbk"))
-    page.goto(f"{app_url}/finetune")
+    page.goto(f"{app_url}/fine_tune")
     wait_for_app_idle(page)
     page.locator("input[type=file]").first.set_input_files(str(csv))
     page.get_by_text("read as GBK (detected, not UTF-8)").wait_for()

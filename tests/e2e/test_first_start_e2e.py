@@ -119,6 +119,9 @@ def test_two_sessions_from_the_first_load_on_an_empty_data_home(
 ):
     a, b = two_sessions
     assert not any(fresh_home.iterdir()), "the data home was not empty"
+    a.goto(f"{fresh_app}/fine_tune")  # the server's first visitor, on a page's own URL (its job store made now)
+    wait_for_app_idle(a)
+    a.get_by_role("heading", name="New job").wait_for()  # the Fine-tune page itself, not the main page
     a.goto(fresh_app)
     wait_for_app_idle(a)
     with timed("first load (conversion) and two traces"):
