@@ -162,3 +162,17 @@ def test_mlflow_asked_for_on_the_page_goes_into_the_launched_config(home, monkey
     assert not at.exception, at.exception
     (config,) = launched
     assert config.track_with == ["mlflow"] and config.mlflow_uri == "http://127.0.0.1:5000"
+
+
+def test_an_encoder_task_picks_an_encoder_though_the_session_last_used_a_decoder(home):
+    """The Trace page leaves the chat model as the session's model; the classification task's picker offered it as
+    a typed 'Other' id, and the launched job failed inside peft ("Target modules {'query', 'value'} not found")."""
+    at = app_test(PAGE)
+    at.session_state["model_id"] = "smollm2-135m-instruct"
+    at.run()
+    at.radio(key="ft_task").set_value("Classification (encoder)").run()
+    assert not at.exception, at.exception
+    assert at.sidebar.selectbox(key="model_picker").value.startswith("minilm-l6")
+    assert at.session_state["model_id"] == "minilm-l6"
+    at.radio(key="ft_task").set_value("Instruction tuning (chat model)").run()
+    assert at.sidebar.selectbox(key="model_picker").value.startswith("smollm2-135m-instruct")
