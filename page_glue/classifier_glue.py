@@ -94,7 +94,8 @@ def get_classifier(model_id: str):
     """The loaded classifier (its load's progress shown while it runs); None with a shown error."""
     try:
         job = CLASSIFIERS.request(model_id)
-        wait_showing_progress(job, slow=resolve(model_id.partition(CLASSES)[0]).needs_download)
+        if not job.done:
+            wait_showing_progress(job, slow=resolve(model_id.partition(CLASSES)[0]).needs_download)
         return job.result()
     except ModelLoadError as exc:
         st.error(str(exc), icon=":material/error:")

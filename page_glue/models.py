@@ -78,7 +78,8 @@ def get_model(model_id: str) -> LoadedModel | None:
     try:
         entry = resolve(model_id)
         job = MODELS.request(entry.id)
-        wait_showing_progress(job, slow=needs_conversion(entry) or entry.needs_download)
+        if not job.done:  # a loaded model (every panel asks) needs no look at the data home
+            wait_showing_progress(job, slow=needs_conversion(entry) or entry.needs_download)
         return job.result()
     except ModelLoadError as exc:
         st.error(str(exc), icon=":material/error:")
@@ -93,23 +94,16 @@ def _entry_options() -> list[ModelEntry]:
         return []
 
 
-def _catalog_kind(model_id: str) -> str | None:
-    """The kind of a catalog entry or registered adapter; None for a hub id or folder typed by hand."""
-    try:
-        return next((e.kind for e in load_catalog() if e.id == model_id), None)
-    except (OSError, ValueError):
-        return None
-
-
 def model_picker(kind: str | None = CAUSAL_LM.name) -> str | None:
     """Sidebar picker over the zoo (filtered by kind) plus a free-text hub id or folder. Returns the chosen id."""
-    entries = [e for e in _entry_options() if kind is None or e.kind == kind]
+    catalog = _entry_options()
+    entries = [e for e in catalog if kind is None or e.kind == kind]
     if not entries:
         return None
     by_label = {e.label: e for e in entries}
     labels = [*by_label, OTHER]
     current = st.session_state.get(MODEL_KEY) or default_entry(entries).id
-    if kind is not None and _catalog_kind(current) not in (None, kind):
+    if any(e.id == current and e.kind != kind for e in catalog) and kind is not None:
         current = default_entry(entries).id  # a model of another kind (the Trace page's decoder on an encoder task)
     known = next((label for label, e in by_label.items() if e.id == current), None)
     with st.sidebar:
