@@ -60,7 +60,7 @@ def generate_loop(loaded, prefix: list[int], vector: torch.Tensor, layer: int, s
             hidden[:, at:] += strength * vector
             return (hidden, *output[1:]) if isinstance(output, tuple) else hidden
 
-        handle = loaded.base_model.model.layers[layer].register_forward_hook(add)
+        handle = loaded.layout.layers(loaded.base_model)[layer].register_forward_hook(add)
         try:
             with torch.inference_mode(), loaded.lock:
                 out = loaded.model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=tokens,
